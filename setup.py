@@ -1,0 +1,37 @@
+"""Packaging for trtvit-dense.
+
+Only the pure-Python dependencies are declared here. torch (CPU or CUDA build) and mmcv
+(compiled from source for this torch) are installed by ``tools/setup_env.sh`` from the
+pinned ``requirements.txt``; declaring them here would make pip try to fetch or rebuild them.
+"""
+import re
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+ROOT = Path(__file__).parent
+VERSION = re.search(r"__version__ = '([^']+)'",
+                    (ROOT / 'trtvit_dense' / 'version.py').read_text()).group(1)
+
+setup(
+    name='trtvit_dense',
+    version=VERSION,
+    description='TRT-ViT backbones for mmdet/mmseg with dynamic-shape ONNX and '
+                'TensorRT deployment and latency/accuracy benchmarks',
+    long_description=(ROOT / 'README.md').read_text(encoding='utf-8'),
+    long_description_content_type='text/markdown',
+    python_requires='>=3.11,<3.12',
+    packages=find_packages(include=['trtvit_dense', 'trtvit_dense.*']),
+    install_requires=[
+        'mmengine==0.10.7',
+        'mmdet==3.3.0',
+        'mmsegmentation==1.2.2',
+        'numpy>=2.0,<2.3',
+        'onnx>=1.17',
+        'onnxruntime>=1.20',
+        'pycocotools>=2.0.8',
+        'matplotlib>=3.8',
+    ],
+    extras_require={'tests': ['pytest>=8']},
+    license='Apache-2.0',
+)

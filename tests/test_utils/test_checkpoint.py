@@ -1,0 +1,110 @@
+"""Safe loading of mmengine checkpoints under torch's weights_only default."""
+import os
+import pickle
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+from mmengine.model import BaseModel
+from mmengine.runner import Runner, load_checkpoint
+
+import trtvit_dense  # noqa: F401  (installs the allow-list)
+from trtvit_dense.utils import install_safe_globals
+
+
+class ToyModel(BaseModel):
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(2, 1)
+
+    def forward(self, inputs, labels=None, mode='tensor'):
+        inputs = torch.stack(inputs)
+        out = self.linear(inputs).squeeze(1)
+        if mode == 'loss':
+            return dict(loss=((out - torch.stack(labels))**2).mean())
+        return out
+
+
+class ToyDataset(torch.utils.data.Dataset):
+
+    def __len__(self):
+        return 8
+
+    def __getitem__(self, i):
+        return dict(inputs=torch.tensor([i, 1.0]), labels=torch.tensor(float(i % 2)))
+
+
+def make_runner(work_dir, max_epochs=1, **kwargs):
+    return Runner(
+        model=ToyModel(),
+        work_dir=str(work_dir),
+        train_dataloader=dict(
+            dataset=ToyDataset(),
+            sampler=dict(type='DefaultSampler', shuffle=False),
+            batch_size=4),
+        train_cfg=dict(by_epoch=True, max_epochs=max_epochs),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
+        default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=1)),
+        default_scope='mmengine',
+        log_level='WARNING',
+        **kwargs)
+
+
+@pytest.fixture(scope='module')
+def runner_checkpoint(tmp_path_factory):
+    work_dir = tmp_path_factory.mktemp('runner')
+    make_runner(work_dir).train()
+    path = work_dir / 'epoch_1.pth'
+    assert path.is_file()
+    return path
+
+
+def test_runner_checkpoint_loads_with_weights_only(runner_checkpoint):
+    ckpt = torch.load(runner_checkpoint, map_location='cpu', weights_only=True)
+    assert set(ckpt) >= {'meta', 'state_dict', 'message_hub', 'optimizer'}
+    history = ckpt['message_hub']['log_scalars']['train/loss']
+    assert isinstance(history.data[0], np.ndarray) and history.data[0].size > 0
+
+
+def test_runner_checkpoint_needs_the_allow_list(runner_checkpoint):
+    """Without our allow-list, torch refuses the same file (so the test above is real)."""
+    torch.serialization.clear_safe_globals()
+    try:
+        with pytest.raises(pickle.UnpicklingError, match='Weights only load failed'):
+            torch.load(runner_checkpoint, map_location='cpu', weights_only=True)
+    finally:
+        install_safe_globals()
+
+
+def test_runner_resume_and_load_from(runner_checkpoint, tmp_path):
+    runner = make_runner(tmp_path / 'resume', max_epochs=2, resume=True,
+                         load_from=str(runner_checkpoint))
+    runner.train()
+    assert runner.epoch == 2
+    assert (tmp_path / 'resume' / 'epoch_2.pth').is_file()
+
+
+class Exploit:
+    """A pickle that would run a shell command when loaded."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f'touch {self.marker}', )
+
+
+@pytest.mark.parametrize('loader', ['torch.load', 'mmengine.load_checkpoint'])
+def test_forbidden_global_is_refused(tmp_path, loader):
+    marker = tmp_path / 'pwned'
+    path = tmp_path / 'evil.pth'
+    torch.save({'state_dict': {'linear.weight': torch.zeros(1, 2)}, 'x': Exploit(marker)},
+               path)
+    with pytest.raises(pickle.UnpicklingError, match='Weights only load failed'):
+        if loader == 'torch.load':
+            torch.load(path, map_location='cpu')
+        else:
+            load_checkpoint(ToyModel(), str(path), map_location='cpu')
+    assert not marker.exists()

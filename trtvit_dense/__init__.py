@@ -1,0 +1,14 @@
+"""trtvit-dense: TRT-ViT backbones for OpenMMLab detection and segmentation.
+
+Importing the package (as configs do through ``custom_imports``) registers the TRT-ViT
+backbone and lets torch >= 2.6 load mmengine checkpoints without disabling
+``weights_only`` (see :mod:`trtvit_dense.utils.checkpoint`).
+"""
+from .utils import install_safe_globals
+from .version import __version__
+
+install_safe_globals()
+
+from .models import TRTViT  # noqa: E402  (registers the backbone)
+
+__all__ = ['__version__', 'TRTViT']

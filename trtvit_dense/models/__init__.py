@@ -1,0 +1,3 @@
+from .backbones import TRTViT
+
+__all__ = ['TRTViT']
