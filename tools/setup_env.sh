@@ -43,8 +43,8 @@ fi
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
 
 # torch first, alone, so everything after it resolves against the installed build.
-torch_pin="$(grep -E '^torch==' "$REQS")"
-"${PIP[@]}" install -q "$torch_pin"
+# numpy with it: torch warns at import when numpy is missing.
+"${PIP[@]}" install -q "$(grep -E '^torch==' "$REQS")" "$(grep -E '^numpy==' "$REQS")"
 
 read -r torch_ver py_tag <<<"$("$VENV/bin/python" -c \
     'import sys, torch; print(torch.__version__, f"cp{sys.version_info[0]}{sys.version_info[1]}")')"
@@ -61,7 +61,7 @@ if ! compgen -G "$wheel_dir/mmcv-${MMCV_VERSION}-*.whl" >/dev/null; then
     build_site="$("$build/venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
     echo "$main_site" >"$build_site/zz-project-venv.pth"
     # mmcv's own build-time imports (it reads its version and requirements at setup time).
-    "${PIP[@]}" install -q "$(grep -E '^numpy==' "$REQS")" "$(grep -E '^mmengine==' "$REQS")" \
+    "${PIP[@]}" install -q "$(grep -E '^mmengine==' "$REQS")" \
         "$(grep -E '^opencv-python==' "$REQS")"
     MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
         "$build/venv/bin/python" -m pip --disable-pip-version-check wheel -q \

@@ -99,7 +99,7 @@ def test_out_indices(out_indices, expected):
     (dict(out_indices=(1, -3)), r'name a stage twice'),
     (dict(frozen_stages=5), r'frozen_stages must be in \[-1, 4\], got 5'),
     (dict(frozen_stages=-2), r'frozen_stages must be in \[-1, 4\], got -2'),
-    (dict(head_dim=48), r'multiple of head_dim=48'),
+    (dict(head_dim=100), r'multiple of head_dim=100'),
 ])
 def test_invalid_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -146,7 +146,15 @@ def test_norm_eval():
     assert model.training
 
 
-def test_with_cp_matches_plain():
+def test_with_cp_matches_plain(monkeypatch):
+    import trtvit_dense.models.backbones.trt_vit as trt_vit
+    calls, original = [], trt_vit.cp.checkpoint
+
+    def counting_checkpoint(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(trt_vit.cp, 'checkpoint', counting_checkpoint)
     torch.manual_seed(0)
     plain = TRTViT('a', with_cp=False)
     plain.init_weights()
@@ -156,7 +164,10 @@ def test_with_cp_matches_plain():
     plain.train(), ckpt.train()
     x = torch.randn(2, 3, 64, 96)
     x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
-    outs1, outs2 = plain(x1), ckpt(x2)
+    outs1 = plain(x1)
+    assert not calls
+    outs2 = ckpt(x2)
+    assert len(calls) == sum(len(stage) for stage in ckpt.stages)
     for o1, o2 in zip(outs1, outs2):
         assert torch.allclose(o1, o2, atol=1e-5)
     sum(o.sum() for o in outs1).backward()
@@ -180,7 +191,9 @@ def test_switch_to_deploy(models, arch):
         model.switch_to_deploy()
         twice = model(x)
     for e, o, t in zip(expected, once, twice):
-        assert torch.allclose(e, o, atol=1e-4, rtol=1e-4)
+        # atol 1e-4 relative to the output's scale: stage-4 activations reach a few
+        # hundred with randomised norms, where float32 rounding alone is ~1e-4.
+        assert (o - e).abs().max() <= 1e-4 * e.abs().max().clamp(min=1)
         assert torch.equal(o, t)
 
 

@@ -108,3 +108,28 @@ def test_forbidden_global_is_refused(tmp_path, loader):
         else:
             load_checkpoint(ToyModel(), str(path), map_location='cpu')
     assert not marker.exists()
+
+
+def test_numpy_scalars_and_arrays_load(tmp_path):
+    meta = dict(iter=np.int64(7), lr=np.float64(0.5), ok=np.bool_(True),
+                hist=np.arange(6, dtype=np.float32).reshape(2, 3))
+    path = tmp_path / 'meta.pth'
+    torch.save({'meta': meta}, path)
+    loaded = torch.load(path, map_location='cpu')['meta']
+    assert loaded['iter'] == 7 and loaded['lr'] == 0.5 and loaded['ok']
+    assert np.array_equal(loaded['hist'], meta['hist'])
+
+
+class AttributeGrab:
+    """A pickle that reaches for another attribute through ``getattr``."""
+
+    def __reduce__(self):
+        from mmengine.logging import HistoryBuffer
+        return getattr, (HistoryBuffer, '__init__')
+
+
+def test_getattr_is_limited_to_history_buffer_statistics(tmp_path):
+    path = tmp_path / 'grab.pth'
+    torch.save({'x': AttributeGrab()}, path)
+    with pytest.raises(pickle.UnpicklingError, match=r"refusing getattr\(.*'__init__'\)"):
+        torch.load(path, map_location='cpu')

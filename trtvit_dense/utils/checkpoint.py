@@ -5,11 +5,21 @@ builds tensors, containers and an allow-list of globals. mmengine 0.10.7 checkpo
 also hold the message hub (``HistoryBuffer`` objects with numpy arrays inside) and numpy
 scalars in ``meta``, so ``resume`` and ``load_from`` fail with "Weights only load failed".
 
-The fix is *not* ``weights_only=False``: we add to torch's allow-list exactly the types
-mmengine writes (``HistoryBuffer``, numpy arrays, numpy scalars and the numeric numpy
-dtypes). None of them runs code when built, and a checkpoint whose pickle names any other
-global (``os.system``, ``builtins.eval``, ...) is still refused by torch.
+The fix is *not* ``weights_only=False``: we add to torch's allow-list exactly what
+mmengine writes:
+
+* ``HistoryBuffer``, numpy arrays, numpy scalars and the numeric numpy dtypes; none of
+  them runs code when built;
+* ``HistoryBuffer.__getstate__`` stores its statistics functions (``HistoryBuffer.min``,
+  ...), which pickle protocol 2 writes as ``getattr(HistoryBuffer, 'min')``. Allowing
+  the real ``builtins.getattr`` would let a pickle fetch any attribute of any allowed
+  object, so that name is bound to :func:`_history_buffer_method`, which only returns
+  those four functions and refuses anything else.
+
+A checkpoint whose pickle names any other global (``os.system``, ``builtins.eval``, ...)
+is still refused by torch.
 """
+import pickle
 from typing import List
 
 import numpy as np
@@ -24,6 +34,17 @@ _NUMPY_DTYPE_CLASSES = (
     'UInt16DType', 'UInt32DType', 'UInt64DType', 'Float16DType', 'Float32DType',
     'Float64DType', 'LongDType', 'ULongDType', 'LongLongDType', 'ULongLongDType',
     'ShortDType', 'UShortDType', 'ByteDType', 'UByteDType', 'IntDType', 'UIntDType')
+# The statistics HistoryBuffer registers on itself (mmengine/logging/history_buffer.py).
+_HISTORY_BUFFER_METHODS = ('min', 'max', 'current', 'mean')
+
+
+def _history_buffer_method(obj, name):
+    """Stand-in for ``getattr`` while unpickling: HistoryBuffer statistics only."""
+    if obj is HistoryBuffer and name in _HISTORY_BUFFER_METHODS:
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(
+        f'Weights only load failed: refusing getattr({obj!r}, {name!r}); only '
+        f'HistoryBuffer.{{{", ".join(_HISTORY_BUFFER_METHODS)}}} may be loaded')
 
 
 def mmengine_safe_globals() -> List[object]:
@@ -33,6 +54,7 @@ def mmengine_safe_globals() -> List[object]:
                      if hasattr(np.dtypes, name)]
     return [
         HistoryBuffer,
+        (_history_buffer_method, 'builtins.getattr'),
         np.ndarray,
         np.dtype,
         multiarray._reconstruct,  # ndarray.__reduce__

@@ -1,0 +1,53 @@
+#!/usr/bin/env python
+"""Generate the toy COCO and ADE20K datasets (<out-dir>/toy_coco, <out-dir>/toy_ade).
+
+A dataset already generated with the same seed, counts and generator version is kept;
+--force regenerates it.
+"""
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from trtvit_dense.datasets import (DEFAULT_NUM_TRAIN, DEFAULT_NUM_VAL, existing_toy_summary,
+                                   make_toy_ade, make_toy_coco)
+
+GENERATORS = {'coco': make_toy_coco, 'ade': make_toy_ade}
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument('--out-dir', default='data', help='parent of toy_coco/ and toy_ade/')
+    parser.add_argument('--seed', type=int, default=0, help='random seed')
+    parser.add_argument('--num-train', type=int, default=DEFAULT_NUM_TRAIN,
+                        help='training images per dataset')
+    parser.add_argument('--num-val', type=int, default=DEFAULT_NUM_VAL,
+                        help='validation images per dataset')
+    parser.add_argument('--only', choices=list(GENERATORS), help='generate one dataset only')
+    parser.add_argument('--force', action='store_true',
+                        help='regenerate even if the dataset is up to date')
+    return parser.parse_args()
+
+
+def main():
+    args = parse_args()
+    params = dict(seed=args.seed, num_train=args.num_train, num_val=args.num_val)
+    for kind in [args.only] if args.only else GENERATORS:
+        out_dir = Path(args.out_dir) / f'toy_{kind}'
+        summary = None if args.force else existing_toy_summary(out_dir, kind, **params)
+        if summary is not None:
+            print(f'{out_dir}: up to date (same seed, counts and generator version), '
+                  'skipping; --force regenerates')
+        else:
+            start = time.perf_counter()
+            try:
+                summary = GENERATORS[kind](out_dir, **params)
+            except ValueError as error:
+                sys.exit(f'error: {error}')
+            print(f'{out_dir}: generated in {time.perf_counter() - start:.1f} s')
+        print(json.dumps(summary, indent=2, sort_keys=True))
+
+
+if __name__ == '__main__':
+    main()
