@@ -310,7 +310,8 @@ class TRTViT(BaseModule):
             nn.MaxPool2d(kernel_size=3, stride=2, padding=1))
 
         total_blocks = sum(stage_blocks) + mix_blocks
-        dpr = torch.linspace(0, drop_path_rate, total_blocks).tolist()
+        # Linear stochastic-depth schedule (plain Python: also builds on the meta device).
+        dpr = [drop_path_rate * i / max(total_blocks - 1, 1) for i in range(total_blocks)]
         self.stages = nn.ModuleList()
         in_ch, block_id = stem_channels, 0
         for i, (num_blocks, width) in enumerate(zip(stage_blocks, widths)):

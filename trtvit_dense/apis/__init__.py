@@ -1,0 +1,6 @@
+from .checks import ConfigError, check_config
+from .runner import (build_runner, load_config, prepare_test_config,
+                     prepare_train_config, task_of, test, train)
+
+__all__ = ['ConfigError', 'check_config', 'build_runner', 'load_config',
+           'prepare_test_config', 'prepare_train_config', 'task_of', 'test', 'train']

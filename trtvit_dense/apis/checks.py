@@ -1,0 +1,210 @@
+"""Pre-flight checks of a config against its model and data, before any training step.
+
+mmdet/mmseg find most of these problems too, but late (an image that does not decode
+fails in a data-loader worker after hours of training) or obscurely (a neck whose
+``in_channels`` do not match the backbone fails inside a conv). Each check here raises
+:class:`ConfigError` naming the config key or file and how to fix it.
+"""
+import json
+import os
+import os.path as osp
+from typing import Dict, Iterable, List, Optional
+
+import torch
+from mmengine.config import Config, ConfigDict
+from mmengine.registry import DefaultScope
+from PIL import Image
+
+__all__ = ['ConfigError', 'check_config', 'check_channels', 'check_dataset',
+           'backbone_out_channels']
+
+# Wrappers whose real dataset sits in `dataset` (or `datasets`).
+_WRAPPERS = ('RepeatDataset', 'ClassBalancedDataset', 'MultiImageMixDataset')
+
+
+class ConfigError(ValueError):
+    """A config, its data or a command-line input that cannot work, with the fix."""
+
+
+def _models_registry(scope: str):
+    if scope == 'mmdet':
+        from mmdet.registry import MODELS
+    else:
+        from mmseg.registry import MODELS
+    return MODELS
+
+
+def backbone_out_channels(cfg: Config) -> List[int]:
+    """Channels of each backbone output, from a forward pass on the meta device.
+
+    Works for any backbone (TRT-ViT, ResNet, ...) without allocating weights.
+    """
+    scope = cfg.get('default_scope', 'mmdet')
+    backbone_cfg = cfg.model.backbone.copy()
+    backbone_cfg.pop('init_cfg', None)
+    with DefaultScope.overwrite_default_scope(scope), torch.device('meta'):
+        backbone = _models_registry(scope).build(backbone_cfg)
+        backbone.eval()  # not chained: mmdet's ResNet.train() returns None
+        with torch.no_grad():
+            outs = backbone(torch.empty(1, 3, 64, 64))
+    return [int(o.shape[1]) for o in outs]
+
+
+def check_channels(cfg: Config) -> None:
+    """The neck / decode heads must read the channels the backbone produces."""
+    channels = backbone_out_channels(cfg)
+    model = cfg.model
+    arch = model.backbone.get('arch', model.backbone.get('depth', ''))
+    backbone = f"{model.backbone.type}({arch!r})"
+    if 'neck' in model and isinstance(model.neck, dict) and 'in_channels' in model.neck:
+        if list(model.neck.in_channels) != channels:
+            raise ConfigError(
+                f'model.neck.in_channels={list(model.neck.in_channels)} does not match '
+                f'the outputs of {backbone}: {channels}; set model.neck.in_channels='
+                f'{channels}')
+    for key in ('decode_head', 'auxiliary_head'):
+        head = model.get(key)
+        if not isinstance(head, dict) or 'in_channels' not in head:
+            continue
+        index = head.get('in_index', -1)
+        if isinstance(index, int):
+            expected = channels[index]
+            given = head.in_channels
+        else:
+            expected = [channels[i] for i in index]
+            given = list(head.in_channels)
+        if given != expected:
+            raise ConfigError(
+                f'model.{key}.in_channels={given} does not match the outputs of '
+                f'{backbone} at in_index={index}: {expected}; set '
+                f'model.{key}.in_channels={expected}')
+
+
+def _unwrap(dataset: Dict) -> Iterable[Dict]:
+    if dataset.get('type') in _WRAPPERS:
+        yield from _unwrap(dataset.dataset)
+    elif dataset.get('type') == 'ConcatDataset':
+        for d in dataset.datasets:
+            yield from _unwrap(d)
+    else:
+        yield dataset
+
+
+def _join(root: Optional[str], path: str) -> str:
+    return path if root is None or osp.isabs(path) else osp.join(root, path)
+
+
+def _check_image(path: str, what: str) -> None:
+    if not osp.isfile(path):
+        raise ConfigError(f'{what} {path!r} does not exist')
+    try:
+        with Image.open(path) as img:
+            img.verify()  # header and structure, without decoding every pixel
+    except Exception as e:  # PIL raises many types for broken files
+        raise ConfigError(f'{what} {path!r} cannot be decoded ({e}); remove it from the '
+                          'dataset or replace the file') from None
+
+
+def load_coco_json(path: str, key: str) -> Dict:
+    """Read a COCO instances file with errors that name it and the config key."""
+    if not osp.isfile(path):
+        raise ConfigError(f'annotation file {path!r} ({key}) does not exist; point '
+                          f'{key} (or data_root) at your COCO-format JSON')
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f'annotation file {path!r} ({key}) is not JSON: {e}') from None
+    missing = [k for k in ('images', 'annotations', 'categories')
+               if not isinstance(data, dict) or k not in data]
+    if missing:
+        raise ConfigError(f'annotation file {path!r} ({key}) is not COCO instances JSON: '
+                          f'missing {missing}')
+    return data
+
+
+def _check_coco(ds: ConfigDict, key: str) -> None:
+    root = ds.get('data_root')
+    data = load_coco_json(_join(root, ds.ann_file), f'{key}.ann_file')
+    ann_path = _join(root, ds.ann_file)
+    if not data['images']:
+        raise ConfigError(f'annotation file {ann_path!r} ({key}) lists no images')
+    names = {c['id']: c['name'] for c in data['categories']}
+    for ann in data['annotations']:
+        if ann.get('category_id') not in names:
+            raise ConfigError(
+                f'annotation {ann.get("id")} in {ann_path!r} has category_id '
+                f'{ann.get("category_id")!r}, which is not among its categories '
+                f'{sorted(names)}; fix the file or add the category')
+    image_ids = {img['id'] for img in data['images']}
+    for ann in data['annotations']:
+        if ann.get('image_id') not in image_ids:
+            raise ConfigError(f'annotation {ann.get("id")} in {ann_path!r} refers to '
+                              f'image_id {ann.get("image_id")!r}, which is not listed in '
+                              'its images')
+    classes = (ds.get('metainfo') or {}).get('classes')
+    if classes is not None:
+        unknown = [c for c in classes if c not in names.values()]
+        if unknown:
+            raise ConfigError(f'{key}.metainfo.classes {unknown} are not categories of '
+                              f'{ann_path!r} (it has {sorted(names.values())})')
+    img_dir = _join(root, (ds.get('data_prefix') or {}).get('img', ''))
+    if not osp.isdir(img_dir):
+        raise ConfigError(f'image folder {img_dir!r} ({key}.data_prefix.img) does not '
+                          'exist; set data_root / data_prefix to your images')
+    for img in data['images']:
+        _check_image(osp.join(img_dir, img['file_name']), f'image of {ann_path!r}')
+
+
+def _check_seg(ds: ConfigDict, key: str) -> None:
+    root = ds.get('data_root')
+    prefix = ds.get('data_prefix') or {}
+    img_dir = _join(root, prefix.get('img_path', ''))
+    seg_dir = _join(root, prefix.get('seg_map_path', ''))
+    for path, name in ((img_dir, 'img_path'), (seg_dir, 'seg_map_path')):
+        if not osp.isdir(path):
+            raise ConfigError(f'folder {path!r} ({key}.data_prefix.{name}) does not exist; '
+                              f'set {key}.data_root to your dataset (ADEChallengeData2016 '
+                              'layout: images/ and annotations/)')
+    img_suffix = ds.get('img_suffix', '.jpg')
+    seg_suffix = ds.get('seg_map_suffix', '.png')
+    images = sorted(f for f in _walk(img_dir) if f.endswith(img_suffix))
+    if not images:
+        raise ConfigError(f'no {img_suffix} images in {img_dir!r} ({key})')
+    for rel in images:
+        _check_image(osp.join(img_dir, rel), 'image')
+        seg = osp.join(seg_dir, rel[:-len(img_suffix)] + seg_suffix)
+        _check_image(seg, f'label map of image {rel!r}')
+
+
+def _walk(folder: str) -> List[str]:
+    out = []
+    for base, _, files in os.walk(folder):
+        out += [osp.relpath(osp.join(base, f), folder) for f in files]
+    return out
+
+
+def check_dataset(ds: ConfigDict, key: str) -> None:
+    """Check the files one dataset config reads (COCO-style or segmentation folders)."""
+    for leaf in _unwrap(ds):
+        if 'ann_file' in leaf and str(leaf.ann_file).endswith('.json'):
+            _check_coco(leaf, key)
+        elif 'seg_map_path' in (leaf.get('data_prefix') or {}):
+            _check_seg(leaf, key)
+        else:
+            raise ConfigError(f'{key} (type {leaf.get("type")!r}) is neither COCO-style '
+                              '(ann_file *.json) nor a segmentation folder dataset '
+                              '(data_prefix.seg_map_path); trtvit-dense cannot check it')
+
+
+def check_config(cfg: Config, splits: Iterable[str] = ('train', 'val', 'test')) -> None:
+    """All pre-flight checks: model channels, then the data of each split in use."""
+    check_channels(cfg)
+    for split in splits:
+        loader = cfg.get(f'{split}_dataloader')
+        if loader is None or (split != 'train' and cfg.get(f'{split}_cfg') is None):
+            continue
+        check_dataset(loader.dataset, f'{split}_dataloader.dataset')
+        evaluator = cfg.get(f'{split}_evaluator')
+        if isinstance(evaluator, dict) and evaluator.get('ann_file'):
+            load_coco_json(evaluator.ann_file, f'{split}_evaluator.ann_file')

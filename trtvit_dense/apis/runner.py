@@ -1,0 +1,156 @@
+"""Training and testing with mmdet/mmseg configs through mmengine's Runner.
+
+One code path for detection and segmentation: the task is read from the config's
+``default_scope`` (``'mmdet'`` or ``'mmseg'``), and only what differs between the two
+tool chains (visualisation hooks, dumping predictions) is dispatched on it. The
+command-line tools (``tools/train.py``, ``tools/test.py``) only parse arguments.
+"""
+import os
+import os.path as osp
+from typing import Dict, Optional
+
+import torch
+from mmengine.config import Config
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+from .checks import ConfigError, check_config
+
+__all__ = ['TASKS', 'load_config', 'task_of', 'prepare_train_config',
+           'prepare_test_config', 'build_runner', 'train', 'test']
+
+TASKS = ('mmdet', 'mmseg')
+
+
+def load_config(path: str, cfg_options: Optional[Dict] = None) -> Config:
+    """Read a config file, apply ``--cfg-options`` overrides and check its task."""
+    if not osp.isfile(path):
+        raise ConfigError(f'config file {path!r} does not exist; pass the path of a '
+                          'config, e.g. configs/mask_rcnn/mask-rcnn_trtvit-a_fpn_1x_coco.py')
+    cfg = Config.fromfile(path)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    task_of(cfg)
+    return cfg
+
+
+def task_of(cfg: Config) -> str:
+    """``'mmdet'`` or ``'mmseg'``, from the config's ``default_scope``."""
+    scope = cfg.get('default_scope')
+    if scope not in TASKS:
+        raise ConfigError(f'config default_scope is {scope!r}; trtvit-dense tools run '
+                          f'{TASKS} configs (inherit from an mmdet:: or mmseg:: base)')
+    return scope
+
+
+def _set_work_dir(cfg: Config, config_path: str, work_dir: Optional[str]) -> None:
+    # Priority as in mmdet/mmseg: command line > config > ./work_dirs/<config name>.
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
+
+
+def _drop_sync_bn_without_cuda(cfg: Config) -> None:
+    # torch's SyncBatchNorm only runs on accelerators; gloo/CPU distributed runs keep BN.
+    if cfg.get('sync_bn') and not torch.cuda.is_available():
+        cfg.sync_bn = None
+
+
+def prepare_train_config(cfg: Config,
+                         config_path: str,
+                         work_dir: Optional[str] = None,
+                         resume: Optional[str] = None,
+                         amp: bool = False,
+                         auto_scale_lr: bool = False,
+                         launcher: str = 'none',
+                         backbone_weights: Optional[str] = None,
+                         backbone_prefix: Optional[str] = None) -> Config:
+    """Apply the train tool's flags to ``cfg`` (mmdet's/mmseg's semantics).
+
+    ``resume``: ``'auto'`` resumes from the latest checkpoint in the work dir, a path
+    resumes from that checkpoint, ``None`` starts afresh.
+    """
+    cfg.launcher = launcher
+    _set_work_dir(cfg, config_path, work_dir)
+    if amp and cfg.optim_wrapper.get('type', 'OptimWrapper') != 'AmpOptimWrapper':
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    if auto_scale_lr:
+        if 'auto_scale_lr' not in cfg or 'base_batch_size' not in cfg.auto_scale_lr:
+            raise ConfigError('--auto-scale-lr needs `auto_scale_lr = dict(enable=..., '
+                              'base_batch_size=...)` in the config')
+        cfg.auto_scale_lr.enable = True
+    if resume == 'auto':
+        cfg.resume, cfg.load_from = True, None
+    elif resume is not None:
+        if not osp.isfile(resume):
+            raise ConfigError(f'--resume checkpoint {resume!r} does not exist')
+        cfg.resume, cfg.load_from = True, resume
+    if backbone_weights is not None:
+        if not osp.isfile(backbone_weights):
+            raise ConfigError(f'--backbone-weights file {backbone_weights!r} does not exist')
+        init_cfg = dict(type='Pretrained', checkpoint=backbone_weights)
+        if backbone_prefix:
+            init_cfg['prefix'] = backbone_prefix
+        cfg.model.backbone.init_cfg = init_cfg
+    _drop_sync_bn_without_cuda(cfg)
+    return cfg
+
+
+def prepare_test_config(cfg: Config,
+                        config_path: str,
+                        checkpoint: str,
+                        work_dir: Optional[str] = None,
+                        show_dir: Optional[str] = None,
+                        out: Optional[str] = None,
+                        launcher: str = 'none') -> Config:
+    """Apply the test tool's flags to ``cfg``."""
+    if not osp.isfile(checkpoint):
+        raise ConfigError(f'checkpoint {checkpoint!r} does not exist')
+    cfg.launcher = launcher
+    _set_work_dir(cfg, config_path, work_dir)
+    cfg.load_from = checkpoint
+    task = task_of(cfg)
+    if show_dir:
+        hooks = cfg.default_hooks
+        if 'visualization' not in hooks:
+            raise ConfigError('--show-dir needs default_hooks.visualization in the config')
+        hooks.visualization.draw = True
+        if task == 'mmdet':
+            hooks.visualization.test_out_dir = show_dir
+        else:
+            cfg.visualizer.save_dir = show_dir
+    if out is not None and task == 'mmseg':
+        # mmseg writes one label PNG per image into output_dir.
+        cfg.test_evaluator.output_dir = out
+        cfg.test_evaluator.keep_results = True
+    elif out is not None and not out.endswith(('.pkl', '.pickle')):
+        raise ConfigError(f'--out {out!r}: detection predictions are dumped to a .pkl file')
+    _drop_sync_bn_without_cuda(cfg)
+    return cfg
+
+
+def build_runner(cfg: Config, splits=('train', 'val', 'test')) -> Runner:
+    """Check the config against its model and the data of ``splits``, then build."""
+    check_config(cfg, splits)
+    if 'runner_type' in cfg:
+        return RUNNERS.build(cfg)
+    return Runner.from_cfg(cfg)
+
+
+def train(cfg: Config) -> Runner:
+    """Train (and validate) as configured; returns the finished runner."""
+    runner = build_runner(cfg, splits=('train', 'val'))
+    runner.train()
+    return runner
+
+
+def test(cfg: Config, out: Optional[str] = None) -> Dict:
+    """Evaluate ``cfg.load_from`` on the test split; returns the metrics."""
+    runner = build_runner(cfg, splits=('test', ))
+    if out is not None and task_of(cfg) == 'mmdet':
+        from mmdet.evaluation import DumpDetResults
+        os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
+        runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=out))
+    return runner.test()
