@@ -68,8 +68,9 @@ def test_coco128_gt_as_predictions_is_perfect(coco128):
     for i, pred in enumerate(predictions):
         info = dataset.get_data_info(i)
         assert pred['img_id'] == info['img_id']
-        expected = [inst['bbox_label'] for inst in info['instances'] if not inst['ignore_flag']]
-        assert pred['pred_instances']['labels'].tolist() == expected
+        instances = [inst for inst in info['instances'] if not inst['ignore_flag']]
+        labels = [inst['bbox_label'] for inst in instances]
+        assert pred['pred_instances']['labels'].tolist() == labels
     assert sum(len(p['pred_instances']['labels']) for p in predictions) == 929
 
     results = evaluate_coco(ann_file, predictions, classes=dataset.metainfo['classes'])

@@ -178,8 +178,8 @@ def _copy_masks(prediction):
     instances = prediction['pred_instances']
     if 'masks' not in instances:
         return prediction
-    return dict(prediction, pred_instances=dict(instances,
-                                                masks=[dict(m) for m in instances['masks']]))
+    masks = [dict(mask) for mask in instances['masks']]
+    return dict(prediction, pred_instances=dict(instances, masks=masks))
 
 
 def evaluate_coco(ann_file, predictions, metrics=('bbox', 'segm'),
@@ -190,7 +190,9 @@ def evaluate_coco(ann_file, predictions, metrics=('bbox', 'segm'),
     ``coco/bbox_mAP_50``, ... ``coco/segm_mAP_l``) plus ``coco/<metric>_stats``: the
     full COCOeval summary, 12 numbers in :data:`COCO_STATS_NAMES` order, rounded to 3
     decimals by mmdet. ``proposal_nums`` becomes COCOeval's maxDets; mmdet's default
-    (100, 300, 1000) is not the official (1, 10, 100) and changes AP50..APl and AR.
+    (100, 300, 1000) is not the official (1, 10, 100): COCOeval reads AP at 100
+    detections but AP50..APl at proposal_nums[2] and AR at each of them (and AP is -1
+    when 100 is not among them).
     """
     coco = load_coco(ann_file)
     metrics = [metrics] if isinstance(metrics, str) else list(metrics)

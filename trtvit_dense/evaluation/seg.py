@@ -39,8 +39,8 @@ def evaluate_segmentation(gt_maps, pred_maps, classes, ignore_index=255,
         if valid.size and (valid.min() < 0 or valid.max() >= num_classes):
             raise ValueError(f'map {i}: ground-truth labels must lie in [0, {num_classes}) '
                              f'or equal ignore_index {ignore_index}')
-        samples.append(dict(gt_sem_seg=dict(data=torch.from_numpy(gt.astype(np.int64))[None]),
-                            pred_sem_seg=dict(data=torch.from_numpy(pred.astype(np.int64))[None])))
+        samples.append(dict(gt_sem_seg=dict(data=torch.from_numpy(gt.astype(np.int64))),
+                            pred_sem_seg=dict(data=torch.from_numpy(pred.astype(int)))))
 
     metric = IoUMetric(ignore_index=ignore_index, iou_metrics=list(iou_metrics))
     metric.dataset_meta = dict(classes=tuple(classes))

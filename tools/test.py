@@ -1,0 +1,42 @@
+#!/usr/bin/env python
+"""Evaluate a checkpoint on the test split of an mmdet or mmseg config (box/mask mAP,
+mIoU); flags as mmdet/mmseg."""
+import argparse
+import os
+import sys
+
+from mmengine.config import DictAction
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='the dir to save the evaluation metrics')
+    parser.add_argument('--out', help='dump predictions: a .pkl file (detection) or a '
+                        'folder of label PNGs (segmentation)')
+    parser.add_argument('--show-dir', help='save painted predictions to this folder')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, key=value (as mmdet/mmseg)')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from trtvit_dense.apis import ConfigError, load_config, prepare_test_config, test
+    try:
+        cfg = load_config(args.config, args.cfg_options)
+        prepare_test_config(cfg, args.config, args.checkpoint, work_dir=args.work_dir,
+                            show_dir=args.show_dir, out=args.out, launcher=args.launcher)
+        test(cfg, out=args.out)
+    except ConfigError as e:
+        sys.exit(f'error: {e}')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,55 @@
+#!/usr/bin/env python
+"""Train a detector (mmdet config) or segmentor (mmseg config); flags as mmdet/mmseg."""
+import argparse
+import os
+import sys
+
+from mmengine.config import DictAction
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser.add_argument('--amp', action='store_true',
+                        help='enable automatic-mixed-precision training')
+    parser.add_argument('--auto-scale-lr', action='store_true',
+                        help='scale the learning rate with the total batch size')
+    parser.add_argument(
+        '--resume', nargs='?', type=str, const='auto',
+        help='resume from the given checkpoint, or, without a value, from the latest '
+        'checkpoint in the work dir')
+    parser.add_argument('--backbone-weights', metavar='PATH',
+                        help='initialise the backbone from this checkpoint '
+                        "(sets model.backbone.init_cfg=dict(type='Pretrained', ...))")
+    parser.add_argument('--backbone-prefix', metavar='PREFIX',
+                        help="key prefix of the backbone in --backbone-weights, e.g. "
+                        "'backbone.' for an mmpretrain classifier checkpoint")
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, key=value (as mmdet/mmseg)')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK.
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from trtvit_dense.apis import ConfigError, load_config, prepare_train_config, train
+    try:
+        cfg = load_config(args.config, args.cfg_options)
+        prepare_train_config(cfg, args.config, work_dir=args.work_dir, resume=args.resume,
+                             amp=args.amp, auto_scale_lr=args.auto_scale_lr,
+                             launcher=args.launcher,
+                             backbone_weights=args.backbone_weights,
+                             backbone_prefix=args.backbone_prefix)
+        train(cfg)
+    except ConfigError as e:
+        sys.exit(f'error: {e}')
+
+
+if __name__ == '__main__':
+    main()
