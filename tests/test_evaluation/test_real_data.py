@@ -1,7 +1,6 @@
 """Evaluation on the real sample data through the evaluators our configs use (mmdet's
 CocoMetric, mmseg's IoUMetric), plus known answers and bad input on tiny files."""
 import json
-import os
 import re
 from pathlib import Path
 
@@ -12,15 +11,6 @@ from trtvit_dense.evaluation import (COCO_STATS_NAMES, coco_gt_as_predictions,
                                      coco_results_to_predictions, evaluate_coco,
                                      evaluate_segmentation)
 
-SHARED_DATA = Path(os.environ.get('TRTVIT_SHARED_DATA')
-                   or Path(__file__).parents[2].parent / 'shared' / 'data')
-
-
-def shared_data(name):
-    path = SHARED_DATA / name
-    if not path.is_dir():
-        pytest.skip(f'no shared data: {path} is absent (set TRTVIT_SHARED_DATA)')
-    return path
 
 
 def parse_cocoapi_summary(text):
@@ -36,7 +26,7 @@ def parse_cocoapi_summary(text):
 
 
 @pytest.fixture(scope='module')
-def coco128():
+def coco128(shared_data):
     from mmdet.datasets import CocoDataset
     root = shared_data('coco128')
     dataset = CocoDataset(data_root=str(root),
@@ -87,7 +77,7 @@ def test_coco128_gt_as_predictions_is_perfect(coco128):
 # ------------------------------------------------------- cocoapi known answer
 
 
-def test_cocoapi_fake_results_give_published_summary():
+def test_cocoapi_fake_results_give_published_summary(shared_data):
     root = shared_data('cocoapi_ref')
     expected = parse_cocoapi_summary((root / 'val2014_fake_eval_res.txt').read_text())
     assert len(expected['bbox']) == len(expected['segm']) == 12
@@ -109,7 +99,7 @@ def test_cocoapi_fake_results_give_published_summary():
 
 
 @pytest.mark.filterwarnings('ignore:`reduce_zero_label` will be deprecated')
-def test_ade_sample_gt_as_prediction_gives_miou_100():
+def test_ade_sample_gt_as_prediction_gives_miou_100(shared_data):
     from mmseg.datasets import ADE20KDataset
     from mmseg.datasets.transforms import LoadAnnotations
     dataset = ADE20KDataset(

@@ -51,10 +51,31 @@ def _set_work_dir(cfg: Config, config_path: str, work_dir: Optional[str]) -> Non
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
 
 
-def _drop_sync_bn_without_cuda(cfg: Config) -> None:
-    # torch's SyncBatchNorm only runs on accelerators; gloo/CPU distributed runs keep BN.
-    if cfg.get('sync_bn') and not torch.cuda.is_available():
-        cfg.sync_bn = None
+def _adapt_to_cpu(cfg: Config) -> None:
+    """Let GPU-oriented configs run on CPU-only machines, distributed ones included."""
+    if torch.cuda.is_available():
+        return
+    # torch's SyncBatchNorm only runs on accelerators: CPU runs keep plain BN.
+    cfg.sync_bn = None
+    if cfg.launcher != 'none':
+        # gloo instead of the configs' nccl; DDP over CPU modules takes no device_ids
+        # (mmengine passes LOCAL_RANK as one unless the wrapper config says otherwise).
+        cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
+        if cfg.get('model_wrapper_cfg') is None:
+            cfg.model_wrapper_cfg = dict(
+                type='MMDistributedDataParallel',
+                device_ids=None,
+                broadcast_buffers=False,
+                find_unused_parameters=cfg.get('find_unused_parameters', False))
+
+
+def _init_cpu_process_group(cfg: Config) -> None:
+    # mmengine's pytorch launcher calls torch.cuda.set_device(LOCAL_RANK) before
+    # init_process_group, which fails without CUDA; it skips its own initialisation
+    # when a process group already exists.
+    if (cfg.launcher == 'pytorch' and not torch.cuda.is_available()
+            and not torch.distributed.is_initialized()):
+        torch.distributed.init_process_group(backend='gloo')
 
 
 def prepare_train_config(cfg: Config,
@@ -94,7 +115,7 @@ def prepare_train_config(cfg: Config,
         if backbone_prefix:
             init_cfg['prefix'] = backbone_prefix
         cfg.model.backbone.init_cfg = init_cfg
-    _drop_sync_bn_without_cuda(cfg)
+    _adapt_to_cpu(cfg)
     return cfg
 
 
@@ -127,13 +148,14 @@ def prepare_test_config(cfg: Config,
         cfg.test_evaluator.keep_results = True
     elif out is not None and not out.endswith(('.pkl', '.pickle')):
         raise ConfigError(f'--out {out!r}: detection predictions are dumped to a .pkl file')
-    _drop_sync_bn_without_cuda(cfg)
+    _adapt_to_cpu(cfg)
     return cfg
 
 
 def build_runner(cfg: Config, splits=('train', 'val', 'test')) -> Runner:
     """Check the config against its model and the data of ``splits``, then build."""
     check_config(cfg, splits)
+    _init_cpu_process_group(cfg)
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)
     return Runner.from_cfg(cfg)

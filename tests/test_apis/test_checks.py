@@ -1,0 +1,121 @@
+"""Bad input is reported before any training step, naming the file or key and the fix."""
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from trtvit_dense.apis import ConfigError, check_config, load_config
+
+ROOT = Path(__file__).parents[2]
+DET = 'configs/toy/mask-rcnn_trtvit-a_fpn_toy.py'
+SEG = 'configs/toy/upernet_trtvit-a_toy.py'
+
+
+def det_options(root):
+    coco = f'{root}/toy_coco/'
+    return {
+        'train_dataloader.dataset.data_root': coco,
+        'val_dataloader.dataset.data_root': coco,
+        'test_dataloader.dataset.data_root': coco,
+        'val_evaluator.ann_file': coco + 'annotations/instances_val.json',
+        'test_evaluator.ann_file': coco + 'annotations/instances_val.json',
+    }
+
+
+def seg_options(root):
+    ade = f'{root}/toy_ade/ADEChallengeData2016'
+    return {f'{split}_dataloader.dataset.data_root': ade
+            for split in ('train', 'val', 'test')}
+
+
+@pytest.fixture
+def toy_copy(toy_data, tmp_path):
+    """A private copy of the toy data that a test may break."""
+    shutil.copytree(toy_data, tmp_path / 'data')
+    return tmp_path / 'data'
+
+
+@pytest.mark.parametrize('config,options', [(DET, det_options), (SEG, seg_options)])
+def test_good_toy_data_passes(toy_data, config, options):
+    check_config(load_config(str(ROOT / config), options(toy_data)))
+
+
+def test_missing_dataset_folder(tmp_path):
+    cfg = load_config(str(ROOT / SEG), seg_options(tmp_path / 'nowhere'))
+    with pytest.raises(ConfigError, match=r"folder '.*nowhere/toy_ade/ADEChallengeData2016/"
+                       r"images/training' \(train_dataloader.dataset.data_prefix.img_path\) "
+                       r'does not exist; set train_dataloader.dataset.data_root'):
+        check_config(cfg)
+
+
+def test_missing_annotation_file(toy_copy):
+    (toy_copy / 'toy_coco/annotations/instances_train.json').unlink()
+    cfg = load_config(str(ROOT / DET), det_options(toy_copy))
+    with pytest.raises(ConfigError, match=r"annotation file '.*instances_train.json' "
+                       r'\(train_dataloader.dataset.ann_file\) does not exist'):
+        check_config(cfg)
+
+
+@pytest.mark.parametrize('content,match', [
+    ('not json at all', r'is not JSON'),
+    ('{"images": []}', r"is not COCO instances JSON: missing \['annotations', 'categories'\]"),
+    ('[1, 2]', r'is not COCO instances JSON'),
+])
+def test_annotation_file_that_is_not_coco(toy_copy, content, match):
+    (toy_copy / 'toy_coco/annotations/instances_train.json').write_text(content)
+    cfg = load_config(str(ROOT / DET), det_options(toy_copy))
+    with pytest.raises(ConfigError, match=r"instances_train.json' .*" + match):
+        check_config(cfg)
+
+
+def test_undecodable_image(toy_copy):
+    ann = json.loads((toy_copy / 'toy_coco/annotations/instances_train.json').read_text())
+    broken = toy_copy / 'toy_coco/train' / ann['images'][3]['file_name']
+    broken.write_bytes(broken.read_bytes()[:200])
+    cfg = load_config(str(ROOT / DET), det_options(toy_copy))
+    with pytest.raises(ConfigError, match=rf"'{broken}' cannot be decoded"):
+        check_config(cfg)
+
+
+def test_unknown_category_id(toy_copy):
+    path = toy_copy / 'toy_coco/annotations/instances_train.json'
+    ann = json.loads(path.read_text())
+    ann['annotations'][0]['category_id'] = 99
+    path.write_text(json.dumps(ann))
+    cfg = load_config(str(ROOT / DET), det_options(toy_copy))
+    with pytest.raises(ConfigError, match=r'has category_id 99, which is not among its '
+                       r'categories \[1, 2, 4, 5, 7\]'):
+        check_config(cfg)
+
+
+def test_metainfo_class_not_in_annotations(toy_data):
+    options = det_options(toy_data)
+    options['train_dataloader.dataset.metainfo.classes'] = ['circle', 'hexagon']
+    cfg = load_config(str(ROOT / DET), options)
+    with pytest.raises(ConfigError, match=r"metainfo.classes \['hexagon'\] are not "
+                       r'categories of'):
+        check_config(cfg)
+
+
+def test_missing_label_map(toy_copy):
+    labels = toy_copy / 'toy_ade/ADEChallengeData2016/annotations/validation'
+    victim = sorted(labels.iterdir())[1]
+    victim.unlink()
+    cfg = load_config(str(ROOT / SEG), seg_options(toy_copy))
+    with pytest.raises(ConfigError, match=rf"label map of image .* '{victim}' does not exist"):
+        check_config(cfg)
+
+
+def test_train_tool_reports_bad_input_and_writes_nothing(tmp_path):
+    work_dir = tmp_path / 'work'
+    proc = subprocess.run(
+        [sys.executable, 'tools/train.py', DET, '--work-dir', str(work_dir),
+         '--cfg-options', f'train_dataloader.dataset.data_root={tmp_path}/none/'],
+        cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1].startswith(
+        f"error: annotation file '{tmp_path}/none/annotations/instances_train.json'")
+    assert not work_dir.exists()
