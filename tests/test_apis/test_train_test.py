@@ -1,0 +1,161 @@
+"""Training really works: a few CPU iterations per task on toy data, resume, test.
+
+Each run goes through the command-line tools in a subprocess, as a user would run them.
+"""
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[2]
+pytestmark = pytest.mark.slow
+
+CASES = {
+    'mask_rcnn': ('configs/toy/mask-rcnn_trtvit-a_fpn_toy.py', 'coco/bbox_mAP'),
+    'retinanet': ('configs/toy/retinanet_trtvit-a_fpn_toy.py', 'coco/bbox_mAP'),
+    'upernet': ('configs/toy/upernet_trtvit-a_toy.py', 'mIoU'),
+}
+
+
+def toy_options(task, data, length):
+    """--cfg-options for a tiny, deterministic run of `length` epochs (det) / iters."""
+    opts = ['randomness.seed=0', 'default_hooks.logger.interval=1', 'param_scheduler=[]']
+    for split in ('train', 'val', 'test'):
+        opts += [f'{split}_dataloader.num_workers=0',
+                 f'{split}_dataloader.persistent_workers=False']
+    opts.append('train_dataloader.batch_size=2')
+    if task == 'upernet':
+        ade = f'{data}/toy_ade/ADEChallengeData2016'
+        opts += [f'{s}_dataloader.dataset.data_root={ade}' for s in ('train', 'val', 'test')]
+        opts += [f'train_cfg.max_iters={length}', f'train_cfg.val_interval={length}',
+                 'default_hooks.checkpoint.interval=4']
+    else:
+        coco = f'{data}/toy_coco/'
+        opts += [f'{s}_dataloader.dataset.data_root={coco}' for s in ('train', 'val', 'test')]
+        opts += [f'{s}_evaluator.ann_file={coco}annotations/instances_val.json'
+                 for s in ('val', 'test')]
+        opts += [f'train_cfg.max_epochs={length}', f'train_cfg.val_interval={length}']
+    return opts
+
+
+def run_tool(*args, **kwargs):
+    env = dict(os.environ, PYTHONUNBUFFERED='1')
+    proc = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True,
+                          text=True, env=env, **kwargs)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout + proc.stderr
+
+
+def train_losses(work_dir):
+    """Losses logged per iteration, from mmengine's scalars.json of every run."""
+    losses = {}
+    for path in sorted(Path(work_dir).glob('*/vis_data/scalars.json')):
+        for line in path.read_text().splitlines():
+            record = json.loads(line)
+            if 'loss' in record:
+                losses[record['iter']] = record['loss']
+    return [losses[i] for i in sorted(losses)]
+
+
+@pytest.mark.parametrize('task', sorted(CASES))
+def test_train_resume_and_test(task, toy_data, tmp_path):
+    config, metric = CASES[task]
+    work_dir = tmp_path / task
+    # 4 training iterations (8 images at batch 2, or 4 iterations for UPerNet)...
+    first = 1 if task != 'upernet' else 4
+    run_tool('tools/train.py', config, '--work-dir', str(work_dir), '--cfg-options',
+             *toy_options(task, toy_data, first))
+    losses = train_losses(work_dir)
+    assert len(losses) == 4 and all(math.isfinite(v) for v in losses)
+    ckpt = work_dir / ('epoch_1.pth' if task != 'upernet' else 'iter_4.pth')
+    assert ckpt.is_file()
+    assert (work_dir / 'last_checkpoint').read_text().strip().endswith(ckpt.name)
+
+    # ... then --resume continues from that checkpoint to twice the length.
+    out = run_tool('tools/train.py', config, '--work-dir', str(work_dir), '--resume',
+                   '--cfg-options', *toy_options(task, toy_data, 2 * first))
+    assert f'Load checkpoint from {ckpt}' in out and 'resumed' in out.lower()
+    losses = train_losses(work_dir)
+    assert len(losses) == 8 and all(math.isfinite(v) for v in losses)
+    assert sum(losses[-2:]) < sum(losses[:2]), losses
+    final = work_dir / ('epoch_2.pth' if task != 'upernet' else 'iter_8.pth')
+    assert final.is_file()
+
+    # tools/test.py evaluates the checkpoint and prints the task's metrics.
+    out = run_tool('tools/test.py', config, str(final), '--work-dir',
+                   str(tmp_path / 'test'), '--cfg-options', *toy_options(task, toy_data, 1))
+    assert metric in out
+
+
+def test_torchrun_two_processes_train_and_evaluate(toy_data, tmp_path):
+    """torchrun --nproc_per_node 2 on CPU (gloo): DDP training, then distributed eval."""
+    config = CASES['retinanet'][0]
+    work_dir = tmp_path / 'dist'
+    env = dict(os.environ, PYTHON=sys.executable, PORT='29533', OMP_NUM_THREADS='1')
+    proc = subprocess.run(
+        ['bash', 'tools/dist_train.sh', config, '2', '--work-dir', str(work_dir),
+         '--cfg-options', *toy_options('retinanet', toy_data, 1)],
+        cwd=ROOT, capture_output=True, text=True, env=env)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-4000:]
+    assert 'Distributed training is not used' not in out
+    assert "'world_size': 2" in out or 'world_size: 2' in out.replace('"', '')
+    assert 'coco/bbox_mAP' in out
+    # 8 images over 2 processes at batch 2: 2 iterations per epoch.
+    assert len(train_losses(work_dir)) == 2
+    assert (work_dir / 'epoch_1.pth').is_file()
+
+
+def real_data_options(task, root):
+    """Tiny runs of the real (COCO / ADE20K) configs on the shared sample data."""
+    opts = ['randomness.seed=0', 'default_hooks.logger.interval=1', 'param_scheduler=[]',
+            'train_dataloader.batch_size=2']
+    for split in ('train', 'val', 'test'):
+        opts += [f'{split}_dataloader.num_workers=0',
+                 f'{split}_dataloader.persistent_workers=False']
+    if task == 'mask_rcnn':
+        ann = 'annotations/instances_train2017.json'
+        for split in ('train', 'val', 'test'):
+            opts += [f'{split}_dataloader.dataset.data_root={root}/',
+                     f'{split}_dataloader.dataset.ann_file={ann}',
+                     f'{split}_dataloader.dataset.data_prefix.img=train2017/']
+        opts += [f'{s}_evaluator.ann_file={root}/{ann}' for s in ('val', 'test')]
+        # 4 training images, 8 test images, at 320 px instead of 1333x800 (CPU time).
+        opts += ['train_dataloader.dataset.indices=4', 'test_dataloader.dataset.indices=8',
+                 'train_dataloader.dataset.pipeline.2.scale=(320,320)',
+                 'test_dataloader.dataset.pipeline.1.scale=(320,320)',
+                 'train_cfg.max_epochs=1', 'train_cfg.val_interval=1000']
+    else:
+        for split in ('train', 'val', 'test'):
+            opts += [f'{split}_dataloader.dataset.data_root={root}',
+                     f'{split}_dataloader.dataset.data_prefix.img_path=images/validation',
+                     f'{split}_dataloader.dataset.data_prefix.seg_map_path='
+                     'annotations/validation']
+        opts += ['train_dataloader.dataset.pipeline.2.scale=(512,256)',
+                 'train_dataloader.dataset.pipeline.3.crop_size=(256,256)',
+                 'model.data_preprocessor.size=(256,256)',
+                 'test_dataloader.dataset.pipeline.1.scale=(512,256)',
+                 'train_cfg.max_iters=2', 'train_cfg.val_interval=1000',
+                 'default_hooks.checkpoint.interval=2']
+    return opts
+
+
+@pytest.mark.parametrize('task,config,folder,metric,ckpt', [
+    ('mask_rcnn', 'configs/mask_rcnn/mask-rcnn_trtvit-a_fpn_1x_coco.py', 'coco128',
+     'coco/bbox_mAP', 'epoch_1.pth'),
+    ('upernet', 'configs/upernet/upernet_trtvit-a_4xb4-160k_ade20k-512x512.py',
+     'ade_sample', 'mIoU', 'iter_2.pth'),
+])
+def test_briefly_trained_model_on_real_data(task, config, folder, metric, ckpt, shared_data,
+                                            tmp_path):
+    """The real configs train and evaluate end to end on real images (metrics ~0)."""
+    root = shared_data(folder)
+    opts = real_data_options(task, root)
+    run_tool('tools/train.py', config, '--work-dir', str(tmp_path), '--cfg-options', *opts)
+    out = run_tool('tools/test.py', config, str(tmp_path / ckpt), '--work-dir',
+                   str(tmp_path / 'test'), '--cfg-options', *opts)
+    assert metric in out
