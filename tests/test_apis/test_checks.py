@@ -100,6 +100,15 @@ def test_metainfo_class_not_in_annotations(toy_data):
         check_config(cfg)
 
 
+def test_annotation_category_not_in_metainfo(toy_data):
+    options = det_options(toy_data)
+    options['train_dataloader.dataset.metainfo.classes'] = ['circle', 'rectangle']
+    cfg = load_config(str(ROOT / DET), options)
+    with pytest.raises(ConfigError, match=r"has annotations of categories \['ring', 'star', "
+                       r"'triangle'\] that are not in train_dataloader.dataset.metainfo"):
+        check_config(cfg)
+
+
 def test_missing_label_map(toy_copy):
     labels = toy_copy / 'toy_ade/ADEChallengeData2016/annotations/validation'
     victim = sorted(labels.iterdir())[1]

@@ -148,6 +148,14 @@ def _check_coco(ds: ConfigDict, key: str) -> None:
         if unknown:
             raise ConfigError(f'{key}.metainfo.classes {unknown} are not categories of '
                               f'{ann_path!r} (it has {sorted(names.values())})')
+        # mmdet silently drops annotations whose category is not in metainfo.classes.
+        dropped = sorted({names[a['category_id']] for a in data['annotations']
+                          if names[a['category_id']] not in classes})
+        if dropped:
+            raise ConfigError(
+                f'{ann_path!r} has annotations of categories {dropped} that are not in '
+                f'{key}.metainfo.classes {list(classes)}; add them to the classes (and '
+                'num_classes) or remove those annotations from the file')
     img_dir = _join(root, (ds.get('data_prefix') or {}).get('img', ''))
     if not osp.isdir(img_dir):
         raise ConfigError(f'image folder {img_dir!r} ({key}.data_prefix.img) does not '
