@@ -2,10 +2,10 @@
 """Evaluate a checkpoint on the test split of an mmdet or mmseg config (box/mask mAP,
 mIoU); flags as mmdet/mmseg."""
 import argparse
-import os
 import sys
 
-from mmengine.config import DictAction
+from trtvit_dense.apis import ConfigError, load_config, prepare_test_config, test
+from trtvit_dense.apis.cli import add_runner_arguments, parse_runner_args
 
 
 def parse_args(argv=None):
@@ -16,19 +16,12 @@ def parse_args(argv=None):
     parser.add_argument('--out', help='dump predictions: a .pkl file (detection) or a '
                         'folder of label PNGs (segmentation)')
     parser.add_argument('--show-dir', help='save painted predictions to this folder')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, key=value (as mmdet/mmseg)')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_runner_arguments(parser)
+    return parse_runner_args(parser, argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    from trtvit_dense.apis import ConfigError, load_config, prepare_test_config, test
     try:
         cfg = load_config(args.config, args.cfg_options)
         prepare_test_config(cfg, args.config, args.checkpoint, work_dir=args.work_dir,

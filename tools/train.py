@@ -1,10 +1,10 @@
 #!/usr/bin/env python
 """Train a detector (mmdet config) or segmentor (mmseg config); flags as mmdet/mmseg."""
 import argparse
-import os
 import sys
 
-from mmengine.config import DictAction
+from trtvit_dense.apis import ConfigError, load_config, prepare_train_config, train
+from trtvit_dense.apis.cli import add_runner_arguments, parse_runner_args
 
 
 def parse_args(argv=None):
@@ -25,20 +25,12 @@ def parse_args(argv=None):
     parser.add_argument('--backbone-prefix', metavar='PREFIX',
                         help="key prefix of the backbone in --backbone-weights, e.g. "
                         "'backbone.' for an mmpretrain classifier checkpoint")
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, key=value (as mmdet/mmseg)')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK.
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_runner_arguments(parser)
+    return parse_runner_args(parser, argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    from trtvit_dense.apis import ConfigError, load_config, prepare_train_config, train
     try:
         cfg = load_config(args.config, args.cfg_options)
         prepare_train_config(cfg, args.config, work_dir=args.work_dir, resume=args.resume,

@@ -1,0 +1,25 @@
+"""Command-line arguments shared by the train and test tools (mmdet/mmseg names)."""
+import argparse
+import os
+from typing import List, Optional
+
+from mmengine.config import DictAction
+
+__all__ = ['add_runner_arguments', 'parse_runner_args']
+
+
+def add_runner_arguments(parser: argparse.ArgumentParser) -> None:
+    """--cfg-options, --launcher and --local-rank, as in mmdet's and mmseg's tools."""
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, key=value (as mmdet/mmseg)')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK.
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def parse_runner_args(parser: argparse.ArgumentParser,
+                      argv: Optional[List[str]] = None) -> argparse.Namespace:
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
