@@ -176,7 +176,15 @@ def test(cfg: Config, out: Optional[str] = None) -> Dict:
         from mmdet.evaluation import DumpDetResults
         os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
         runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=out))
-    return runner.test()
+    metrics = runner.test()
+    if not metrics:
+        # mmdet's CocoMetric logs an error and returns nothing when no image has a
+        # prediction; say what that means instead of ending silently.
+        runner.logger.warning('the evaluator returned no metrics: the model made no '
+                              'prediction above the score threshold on any test image '
+                              '(an untrained model?); lower model.test_cfg score_thr '
+                              'to evaluate it anyway')
+    return metrics
 
 
 def benchmark_training(cfg: Config) -> Dict:
