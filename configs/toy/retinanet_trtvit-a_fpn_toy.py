@@ -5,7 +5,7 @@ _base_ = '../retinanet/retinanet_trtvit-a_fpn_1x_coco.py'
 data_root = 'data/toy_coco/'
 # == trtvit_dense.datasets.TOY_COCO_CLASSES (a test checks it)
 metainfo = dict(classes=('circle', 'rectangle', 'triangle', 'star', 'ring'))
-img_scale = (256, 256)  # see mask-rcnn_trtvit-a_fpn_toy.py
+img_scale = (224, 224)  # see mask-rcnn_trtvit-a_fpn_toy.py
 
 model = dict(bbox_head=dict(num_classes=5))
 
@@ -46,11 +46,11 @@ test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
 test_evaluator = val_evaluator
 
-max_epochs = 12  # 12 epochs of 200 images at batch 4 = 600 iterations
+max_epochs = 8  # as the Mask R-CNN toy config: 360 iterations, lr x0.1 for the last
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=50),
-    dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True, milestones=[9, 11],
+    dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True, milestones=[7],
          gamma=0.1),
 ]
 optim_wrapper = dict(optimizer=dict(lr=4e-4))  # from scratch, small batch
