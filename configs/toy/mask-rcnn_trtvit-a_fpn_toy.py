@@ -12,12 +12,13 @@ img_scale = (224, 224)
 
 model = dict(
     roi_head=dict(bbox_head=dict(num_classes=5), mask_head=dict(num_classes=5)),
-    # A toy image holds 1-5 objects: 64 sampled RoIs (<= 16 positives) per image
-    # instead of 512 cut the mask head's cost (~0.46 GMACs per positive RoI, most of a
-    # CPU training step) by 8x, and 300 RPN proposals instead of 2000 are plenty.
+    # A toy image holds 1-5 objects: 32 sampled RoIs (<= 8 positives) per image
+    # instead of 512 cut the mask head's cost (~0.46 GMACs per positive RoI, the
+    # largest part of a CPU training step) by 16x, and 200 RPN proposals instead of
+    # 2000 are plenty.
     train_cfg=dict(
-        rpn_proposal=dict(nms_pre=1000, max_per_img=300),
-        rcnn=dict(sampler=dict(num=64))),
+        rpn_proposal=dict(nms_pre=1000, max_per_img=200),
+        rcnn=dict(sampler=dict(num=32))),
     test_cfg=dict(rpn=dict(nms_pre=500, max_per_img=300)))
 
 train_pipeline = [
