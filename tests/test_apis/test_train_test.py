@@ -111,7 +111,8 @@ def test_torchrun_two_processes_train_and_evaluate(toy_data, tmp_path):
     env = dict(os.environ, PYTHON=sys.executable, PORT='29533', OMP_NUM_THREADS='1')
     proc = subprocess.run(
         ['bash', 'tools/dist_train.sh', config, '2', '--work-dir', str(work_dir),
-         '--cfg-options', *toy_options('retinanet', toy_data, 2)],
+         '--cfg-options', *toy_options('retinanet', toy_data, 2),
+         *KEEP_ALL_DETECTIONS['retinanet']],
         cwd=ROOT, capture_output=True, text=True, env=env)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
@@ -136,11 +137,12 @@ def real_data_options(task, root):
                      f'{split}_dataloader.dataset.ann_file={ann}',
                      f'{split}_dataloader.dataset.data_prefix.img=train2017/']
         opts += [f'{s}_evaluator.ann_file={root}/{ann}' for s in ('val', 'test')]
-        # 4 training images, 8 test images, at 320 px instead of 1333x800 (CPU time).
-        opts += ['train_dataloader.dataset.indices=4', 'test_dataloader.dataset.indices=8',
-                 'train_dataloader.dataset.pipeline.2.scale=(320,320)',
-                 'test_dataloader.dataset.pipeline.1.scale=(320,320)',
-                 'train_cfg.max_epochs=1', 'train_cfg.val_interval=1000']
+        # 4 training images, 8 val/test images, at 320 px instead of 1333x800 (CPU time).
+        opts += ['train_dataloader.dataset.indices=4',
+                 'train_dataloader.dataset.pipeline.2.scale=(320,320)']
+        opts += [f'{s}_dataloader.dataset.{k}' for s in ('val', 'test')
+                 for k in ('indices=8', 'pipeline.1.scale=(320,320)')]
+        opts += ['train_cfg.max_epochs=1', 'train_cfg.val_interval=1000']
     else:
         for split in ('train', 'val', 'test'):
             opts += [f'{split}_dataloader.dataset.data_root={root}',
@@ -150,6 +152,7 @@ def real_data_options(task, root):
         opts += ['train_dataloader.dataset.pipeline.2.scale=(512,256)',
                  'train_dataloader.dataset.pipeline.3.crop_size=(256,256)',
                  'model.data_preprocessor.size=(256,256)',
+                 'val_dataloader.dataset.pipeline.1.scale=(512,256)',
                  'test_dataloader.dataset.pipeline.1.scale=(512,256)',
                  'train_cfg.max_iters=2', 'train_cfg.val_interval=1000',
                  'default_hooks.checkpoint.interval=2']
