@@ -14,8 +14,11 @@ num_classes = 7
 
 model = dict(
     data_preprocessor=dict(size=crop_size),
-    decode_head=dict(num_classes=num_classes),
-    auxiliary_head=dict(num_classes=num_classes))
+    # UPerHead's 512 channels cost ~40 GMACs per 256x256 image in its stride-4 fusion
+    # conv alone (9 s per batch-4 step on 2 cores); 128 (64 for the auxiliary FCN) is
+    # plenty for 7 classes and brings a step to a few seconds.
+    decode_head=dict(num_classes=num_classes, channels=128),
+    auxiliary_head=dict(num_classes=num_classes, channels=64))
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -61,8 +64,9 @@ val_dataloader = dict(
         **dataset))
 test_dataloader = val_dataloader
 
-# Short schedule: 1000 iterations at batch 4 (20 epochs of 200 images).
-max_iters = 1000
+# Short schedule: 600 iterations at batch 4 (12 epochs of 200 images, ~18 min at the
+# measured 1.8 s per step on 2 CPU cores).
+max_iters = 600
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=50),
