@@ -125,8 +125,8 @@ def load_coco_json(path: str, key: str) -> Dict:
 
 def _check_coco(ds: ConfigDict, key: str) -> None:
     root = ds.get('data_root')
-    data = load_coco_json(_join(root, ds.ann_file), f'{key}.ann_file')
     ann_path = _join(root, ds.ann_file)
+    data = load_coco_json(ann_path, f'{key}.ann_file')
     if not data['images']:
         raise ConfigError(f'annotation file {ann_path!r} ({key}) lists no images')
     names = {c['id']: c['name'] for c in data['categories']}

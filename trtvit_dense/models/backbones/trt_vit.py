@@ -225,9 +225,10 @@ class MixBlockC(nn.Module):
 
 
 def switch_to_deploy(model: nn.Module) -> nn.Module:
-    """Call every sub-module's ``switch_to_deploy`` (BN folding); idempotent.
+    """Fold BatchNorm into the conv of every :class:`ConvNormAct` below ``model``.
 
-    Only valid in eval mode: folding uses the BatchNorm running statistics.
+    Idempotent; ``model`` may be a whole detector or segmentor. Only valid in eval
+    mode: folding uses the BatchNorm running statistics.
     """
     for module in list(model.modules()):
         if module is not model and isinstance(module, ConvNormAct):
