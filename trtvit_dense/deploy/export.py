@@ -1,0 +1,135 @@
+"""Build the export wrapper of an mmdet/mmseg model and write a checked ONNX file.
+
+The TorchScript exporter (``torch.onnx.export(dynamo=False)``) traces the rewrite in
+:mod:`trtvit_dense.deploy.rewrite`; the dynamo exporter cannot trace data-dependent
+NMS code and needs onnxscript. The file is written under a temporary name, passes
+``onnx.checker`` (full check, with shape inference) and only then is renamed, so a
+work dir never holds a complete-looking but broken model.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import time
+import warnings
+from pathlib import Path
+
+import onnx
+import torch
+from mmengine.config import Config
+from torch import nn
+
+from .config import DeployConfig
+
+__all__ = ['build_exportable', 'export_onnx', 'model_signature', 'read_signature',
+           'check_signature', 'SignatureMismatch', 'METADATA_KEY']
+
+METADATA_KEY = 'trtvit_dense.signature'
+
+
+class SignatureMismatch(ValueError):
+    """A deployed model that was exported from a different model config."""
+
+
+def model_signature(model_cfg: dict | Config, task: str) -> dict:
+    """What must agree between a config and a deployed model: task, detector or
+    segmentor type, backbone, number of classes and input normalisation."""
+    m = model_cfg.to_dict() if isinstance(model_cfg, Config) else copy.deepcopy(model_cfg)
+    backbone = m.get('backbone', {})
+    if task == 'detection':
+        head = m.get('bbox_head') or m.get('roi_head', {}).get('bbox_head', {})
+    else:
+        head = m.get('decode_head', {})
+    pre = m.get('data_preprocessor', {})
+    return dict(task=task, model_type=m.get('type'),
+                backbone=dict(type=backbone.get('type'),
+                              arch=backbone.get('arch', backbone.get('depth'))),
+                num_classes=head.get('num_classes'),
+                mean=[float(v) for v in pre.get('mean', [])],
+                std=[float(v) for v in pre.get('std', [])])
+
+
+def read_signature(model: onnx.ModelProto) -> dict | None:
+    for prop in model.metadata_props:
+        if prop.key == METADATA_KEY:
+            return json.loads(prop.value)
+    return None
+
+
+def check_signature(expected: dict, found: dict | None, source: str) -> None:
+    """Raise :class:`SignatureMismatch` listing every field that differs."""
+    if found is None:
+        raise SignatureMismatch(f'{source} carries no trtvit_dense signature; export it '
+                                'with tools/deploy.py')
+    diffs = [f'{k}: config has {expected.get(k)!r}, {source} has {found.get(k)!r}'
+             for k in sorted(set(expected) | set(found)) if expected.get(k) != found.get(k)]
+    if diffs:
+        raise SignatureMismatch(f'{source} was exported from a different model: '
+                                + '; '.join(diffs))
+
+
+def build_exportable(model: nn.Module, deploy_cfg: DeployConfig) -> nn.Module:
+    """Wrap a built model (weights loaded) for export. The model is deep-copied and its
+    TRT-ViT blocks are switched to deploy form (BN folded into convs)."""
+    from ..models.backbones.trt_vit import switch_to_deploy
+    model = switch_to_deploy(copy.deepcopy(model).eval())
+    if deploy_cfg.task == 'detection':
+        from .rewrite.detection import ExportableDetector
+        return ExportableDetector(model, pre_top_k=deploy_cfg.post_processing['pre_top_k'])
+    from .rewrite.segmentation import ExportableSegmentor
+    return ExportableSegmentor(model, with_logits=bool(
+        deploy_cfg.onnx_config.get('with_logits', False)))
+
+
+def _atomic_tmp(path: Path) -> Path:
+    return path.with_name(f'.{path.name}.{os.getpid()}.tmp')
+
+
+def export_onnx(module: nn.Module, deploy_cfg: DeployConfig, onnx_path: str | Path,
+                signature: dict | None = None, shape=None) -> dict:
+    """Trace ``module`` at ``shape`` (default: the profile's opt shape) and write
+    ``onnx_path`` with the profile's dynamic axes. Returns export info (seconds,
+    opset, I/O names, dynamic dims)."""
+    onnx_path = Path(onnx_path)
+    onnx_path.parent.mkdir(parents=True, exist_ok=True)
+    shape = tuple(shape or deploy_cfg.opt_shape)
+    deploy_cfg.check_shape(shape, what='export shape')
+    dims = deploy_cfg.dynamic_dims()
+    dynamic_axes = {deploy_cfg.input_name: dims} if dims else None
+    if dims:
+        for name, axes in module.output_axes.items():
+            # an output dim is dynamic when the input dim it follows is
+            axes = {d: n for d, n in axes.items() if n in dims.values()}
+            if axes:
+                dynamic_axes[name] = axes
+    tmp = _atomic_tmp(onnx_path)
+    torch.manual_seed(0)
+    x = torch.rand(shape) * 2 - 1
+    start = time.perf_counter()
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            # the tracer warns about every Python int taken from a traced size; the
+            # rewrite keeps such ints out of the graph and ORT verification proves it
+            warnings.filterwarnings('ignore', category=torch.jit.TracerWarning)
+            torch.onnx.export(module.eval(), (x,), str(tmp), dynamo=False,
+                              opset_version=deploy_cfg.opset_version,
+                              input_names=[deploy_cfg.input_name],
+                              output_names=list(module.output_names),
+                              dynamic_axes=dynamic_axes, do_constant_folding=True)
+        model = onnx.load(str(tmp))
+        if signature is not None:
+            prop = model.metadata_props.add()
+            prop.key, prop.value = METADATA_KEY, json.dumps(signature, sort_keys=True)
+            onnx.save(model, str(tmp))
+        onnx.checker.check_model(str(tmp), full_check=True)
+        os.replace(tmp, onnx_path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return dict(seconds=time.perf_counter() - start, opset=deploy_cfg.opset_version,
+                trace_shape=list(shape), input_name=deploy_cfg.input_name,
+                output_names=list(module.output_names),
+                dynamic_axes={k: {str(d): n for d, n in v.items()}
+                              for k, v in (dynamic_axes or {}).items()},
+                num_nodes=len(model.graph.node))
