@@ -22,6 +22,8 @@ setup(
     long_description_content_type='text/markdown',
     python_requires='>=3.11,<3.12',
     packages=find_packages(include=['trtvit_dense', 'trtvit_dense.*']),
+    # the TensorRT operator table read by trtvit_dense.deploy.trt_lint
+    package_data={'trtvit_dense.deploy': ['data/*.json']},
     install_requires=[
         'mmengine==0.10.7',
         'mmdet==3.3.0',

@@ -8,7 +8,7 @@ shape-related, so the tools hard-code none of it::
                    opt_shape=[1, 3, 800, 1344], # in the exported graph iff its
                    max_shape=[2, 3, 1344, 1344])  # min and max differ
     onnx_config = dict(opset_version=17, input_name='input', with_logits=False)
-    post_processing = dict(pre_top_k=5000)  # detection only, see rewrite
+    post_processing = dict(pre_top_k=3000)  # detection only, see rewrite
     verify = dict(shapes=[[1, 3, 800, 1344], ...])  # inside the profile
     tensorrt = dict(workspace_size=4 << 30)
 """
@@ -26,7 +26,7 @@ __all__ = ['DeployConfig', 'DeployConfigError', 'ShapeError', 'load_deploy_confi
 TASKS = ('detection', 'segmentation')
 MIN_OPSET = 17  # LayerNormalization is a single ONNX node from opset 17
 DEFAULT_ONNX = dict(opset_version=17, input_name='input', with_logits=False)
-DEFAULT_POST = dict(pre_top_k=5000)
+DEFAULT_POST = dict(pre_top_k=3000)
 DEFAULT_TRT = dict(workspace_size=4 << 30)
 
 

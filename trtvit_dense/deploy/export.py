@@ -23,9 +23,10 @@ from torch import nn
 from .config import DeployConfig
 
 __all__ = ['build_exportable', 'export_onnx', 'model_signature', 'read_signature',
-           'check_signature', 'SignatureMismatch', 'METADATA_KEY']
+           'check_signature', 'SignatureMismatch', 'METADATA_KEY', 'DEPLOY_METADATA_KEY']
 
 METADATA_KEY = 'trtvit_dense.signature'
+DEPLOY_METADATA_KEY = 'trtvit_dense.deploy_config'
 
 
 class SignatureMismatch(ValueError):
@@ -118,10 +119,14 @@ def export_onnx(module: nn.Module, deploy_cfg: DeployConfig, onnx_path: str | Pa
                               output_names=list(module.output_names),
                               dynamic_axes=dynamic_axes, do_constant_folding=True)
         model = onnx.load(str(tmp))
+        # what test.py / DeployedModel check before running the file
+        meta = {DEPLOY_METADATA_KEY: deploy_cfg.to_dict()}
         if signature is not None:
+            meta[METADATA_KEY] = signature
+        for key, value in meta.items():
             prop = model.metadata_props.add()
-            prop.key, prop.value = METADATA_KEY, json.dumps(signature, sort_keys=True)
-            onnx.save(model, str(tmp))
+            prop.key, prop.value = key, json.dumps(value, sort_keys=True)
+        onnx.save(model, str(tmp))
         onnx.checker.check_model(str(tmp), full_check=True)
         os.replace(tmp, onnx_path)
     finally:

@@ -67,7 +67,7 @@ class ExportableDetector(nn.Module):
 
     task = 'detection'
 
-    def __init__(self, model: nn.Module, pre_top_k: int = 5000):
+    def __init__(self, model: nn.Module, pre_top_k: int = 3000):
         super().__init__()
         kind = type(model).__name__
         if kind not in SUPPORTED_DETECTORS:

@@ -1,0 +1,72 @@
+#!/usr/bin/env python
+"""Export an mmdet/mmseg model end to end to ONNX (dynamic batch/height/width as the
+deploy config's profile says), check it, optionally build a TensorRT engine, verify
+the backend against PyTorch at every verification shape and write a manifest.
+
+Exits non-zero when verification fails."""
+import argparse
+import sys
+
+from mmengine.config import DictAction
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument('config', help='model config (mmdet or mmseg)')
+    parser.add_argument('checkpoint', help='checkpoint of that model')
+    parser.add_argument('--deploy-cfg', required=True,
+                        help='deploy config with the shape profile (configs/deploy/)')
+    parser.add_argument('--work-dir', required=True, help='folder for the outputs')
+    parser.add_argument('--backend', default='onnxruntime',
+                        choices=['onnxruntime', 'tensorrt'])
+    parser.add_argument('--precision', default='fp32', choices=['fp32', 'fp16'])
+    parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
+    parser.add_argument('--images', nargs='+',
+                        help='images or folders for verification (default: the first '
+                        'images of the config\'s test dataset)')
+    parser.add_argument('--no-verify', action='store_true',
+                        help='skip the comparison against PyTorch')
+    parser.add_argument('--threads', type=int, help='ONNX Runtime intra-op threads')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override model config settings (key=value)')
+    parser.add_argument('--deploy-options', nargs='+', action=DictAction,
+                        help='override deploy config settings (key=value)')
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    import trtvit_dense  # noqa: F401  (registers TRT-ViT, safe checkpoint loading)
+    from trtvit_dense.deploy import BackendUnavailable, DeployConfigError, ShapeError
+    from trtvit_dense.deploy.export import SignatureMismatch
+    from trtvit_dense.deploy.pipeline import DeployError, deploy
+    from trtvit_dense.deploy.verify import format_table
+    try:
+        result = deploy(args.config, args.checkpoint, args.deploy_cfg, args.work_dir,
+                        backend=args.backend, precision=args.precision, device=args.device,
+                        verify=not args.no_verify, images=args.images,
+                        cfg_options=args.cfg_options, deploy_options=args.deploy_options,
+                        num_threads=args.threads)
+    except (DeployError, DeployConfigError, ShapeError, SignatureMismatch,
+            BackendUnavailable, FileNotFoundError) as e:
+        sys.exit(f'error: {e}')
+    print(f"exported {result.onnx} in {result.export['seconds']:.1f} s "
+          f"({result.export['num_nodes']} nodes, opset {result.export['opset']}, "
+          f"dynamic: {result.export['dynamic_axes'].get('input', {}) or 'none'})")
+    errors = [i for i in result.lint if i.severity == 'error']
+    print(f'TensorRT lint: {len(errors)} errors, {len(result.lint) - len(errors)} warnings')
+    for key, path in result.files.items():
+        print(f'{key}: {path}')
+    print(f'manifest: {result.manifest}')
+    if not result.verify:
+        print('verification skipped (--no-verify)')
+        return
+    task = result.manifest and __import__('json').loads(result.manifest.read_text())['task']
+    print(format_table(task, result.verify, args.backend))
+    if not result.passed:
+        sys.exit('error: verification against PyTorch failed (see the table)')
+    print('verification passed at all shapes')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,97 @@
+"""A deployed model (ONNX file or TensorRT engine) as an mmengine model, so the mmdet /
+mmseg test loop and evaluators score it exactly like the PyTorch model.
+
+``tools/test.py CONFIG MODEL.onnx --backend onnxruntime`` replaces ``cfg.model`` with
+``DeployedModel``: the config's data preprocessor prepares each batch, the backend runs
+the graph, and the host-side post-processing of the export rewrite (box rescaling, mask
+pasting, segmentation resizing) produces the data samples.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import onnx
+import torch
+from mmengine.model import BaseModel
+
+from ..registry import MODELS
+from .backends import build_backend
+from .config import from_dict
+from .export import DEPLOY_METADATA_KEY, check_signature, model_signature, read_signature
+
+__all__ = ['DeployedModel', 'read_deploy_metadata', 'MANIFEST_NAME']
+
+MANIFEST_NAME = 'manifest.json'
+
+
+def read_deploy_metadata(model_file: str | Path) -> tuple[dict | None, dict | None]:
+    """(signature, deploy config dict) of an exported ONNX file (from its metadata) or
+    of an engine (from ``manifest.json`` in its folder)."""
+    model_file = Path(model_file)
+    if not model_file.is_file():
+        raise FileNotFoundError(f'deployed model not found: {model_file}')
+    if model_file.suffix == '.onnx':
+        model = onnx.load(str(model_file), load_external_data=False)
+        deploy = next((json.loads(p.value) for p in model.metadata_props
+                       if p.key == DEPLOY_METADATA_KEY), None)
+        return read_signature(model), deploy
+    manifest = model_file.parent / MANIFEST_NAME
+    if not manifest.is_file():
+        return None, None
+    from .manifest import read_manifest
+    data = read_manifest(manifest)
+    return data.get('signature'), data.get('deploy_config')
+
+
+@MODELS.register_module()
+class DeployedModel(BaseModel):
+    """Runs ``model_file`` on ``backend`` ('onnxruntime' or 'tensorrt') for the model
+    described by ``model_cfg`` (the config's ``model`` dict, used to check that the
+    file was exported from this model and for the post-processing settings)."""
+
+    def __init__(self, model_file: str, backend: str, model_cfg: dict, task: str,
+                 backend_args: dict | None = None, data_preprocessor: dict | None = None,
+                 init_cfg: dict | None = None):
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        signature, deploy = read_deploy_metadata(model_file)
+        check_signature(model_signature(model_cfg, task), signature, str(model_file))
+        self.deploy_cfg = from_dict(deploy, path=str(model_file)) if deploy else None
+        self.task = task
+        self.backend = build_backend(backend, model_file, **(backend_args or {}))
+        test_cfg = model_cfg.get('test_cfg') or {}
+        rcnn = test_cfg.get('rcnn') or {}
+        self.mask_thr_binary = float(rcnn.get('mask_thr_binary', 0.5))
+        # keeps BaseModel's device bookkeeping happy; the backend owns the weights
+        self._dummy = torch.nn.Parameter(torch.zeros(0), requires_grad=False)
+
+    def forward(self, inputs, data_samples=None, mode='predict'):
+        if mode != 'predict':
+            raise RuntimeError(f'a deployed model only predicts (mode={mode!r}); train '
+                               'the PyTorch model instead')
+        return self.predict(inputs, data_samples)
+
+    @torch.no_grad()
+    def predict(self, inputs: torch.Tensor, data_samples: list) -> list:
+        if self.deploy_cfg is not None:
+            self.deploy_cfg.check_shape(inputs.shape)
+        outputs = self.backend(inputs.float().cpu().numpy())
+        metas = [s.metainfo for s in data_samples]
+        if self.task == 'detection':
+            from .rewrite.detection import postprocess_detection
+            for sample, inst in zip(data_samples, postprocess_detection(
+                    outputs, metas, mask_thr_binary=self.mask_thr_binary)):
+                sample.pred_instances = inst
+        else:
+            from .rewrite.segmentation import postprocess_segmentation
+            for sample, pred in zip(data_samples, postprocess_segmentation(outputs, metas)):
+                sample.pred_sem_seg = pred.pred_sem_seg
+                if 'seg_logits' in pred:
+                    sample.seg_logits = pred.seg_logits
+        return data_samples
+
+    def test_step(self, data):
+        data = self.data_preprocessor(data, False)
+        return self.predict(data['inputs'], data['data_samples'])
+
+    val_step = test_step

@@ -1,0 +1,187 @@
+"""The deploy pipeline behind ``tools/deploy.py``: load the model, export end-to-end
+ONNX, check it (``onnx.checker`` and the TensorRT lint), optionally convert to fp16 and
+build a TensorRT engine, verify the backend against PyTorch and write a manifest."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+
+from ..registry import MODELS
+from .backends import ORTBackend, TorchBackend
+from .config import DeployConfig, load_deploy_config
+from .export import build_exportable, export_onnx, model_signature
+from .model import MANIFEST_NAME
+from .verify import Tolerances, VerifyRow, load_images, make_inputs, verify_backend
+
+__all__ = ['DeployError', 'CheckpointMismatch', 'DeployResult', 'load_model',
+           'dataset_image_paths', 'deploy', 'SCOPE_TASKS', 'PROVIDERS']
+
+SCOPE_TASKS = {'mmdet': 'detection', 'mmseg': 'segmentation'}
+PROVIDERS = {'cpu': ('CPUExecutionProvider',),
+             'cuda': ('CUDAExecutionProvider', 'CPUExecutionProvider')}
+logger = logging.getLogger(__name__)
+
+
+class DeployError(ValueError):
+    """Inputs the deploy pipeline cannot work with (named in the message)."""
+
+
+class CheckpointMismatch(DeployError):
+    """A checkpoint whose weights do not fit the config's model."""
+
+
+@dataclass
+class DeployResult:
+    onnx: Path
+    files: dict[str, Path] = field(default_factory=dict)
+    export: dict = field(default_factory=dict)
+    lint: list = field(default_factory=list)
+    verify: list[VerifyRow] = field(default_factory=list)
+    manifest: Path | None = None
+
+    @property
+    def passed(self) -> bool:
+        return all(r.passed for r in self.verify)
+
+
+def task_of_config(cfg: Config) -> str:
+    scope = cfg.get('default_scope')
+    if scope not in SCOPE_TASKS:
+        raise DeployError(f"config default_scope must be 'mmdet' or 'mmseg', got {scope!r}")
+    return SCOPE_TASKS[scope]
+
+
+def load_model(cfg: Config, checkpoint: str | Path | None) -> torch.nn.Module:
+    """Build ``cfg.model`` and load ``checkpoint`` strictly: every weight must fit."""
+    from mmengine.runner import load_checkpoint
+    init_default_scope(cfg.default_scope)
+    model = MODELS.build(cfg.model)
+    if checkpoint is not None:
+        checkpoint = Path(checkpoint)
+        if not checkpoint.is_file():
+            raise DeployError(f'checkpoint not found: {checkpoint}')
+        try:
+            load_checkpoint(model, str(checkpoint), map_location='cpu', strict=True,
+                            logger='silent')
+        except RuntimeError as e:
+            raise CheckpointMismatch(
+                f'checkpoint {checkpoint} does not match the config model '
+                f'({cfg.model.type} with {cfg.model.backbone.type}): {str(e)[:800]}'
+            ) from e
+    return model.eval()
+
+
+def dataset_image_paths(cfg: Config, limit: int = 8) -> list[str]:
+    """The first ``limit`` image paths of the config's test dataset."""
+    from mmengine.registry import DATASETS
+    init_default_scope(cfg.default_scope)
+    ds_cfg = cfg.test_dataloader.dataset.copy()
+    ds_cfg['lazy_init'] = False
+    dataset = DATASETS.build(ds_cfg)
+    paths = [dataset.get_data_info(i)['img_path'] for i in range(min(limit, len(dataset)))]
+    if not paths:
+        raise DeployError('the test dataset is empty; pass --images for verification')
+    return paths
+
+
+def _lint(onnx_path: Path, strict: bool) -> list:
+    from .trt_lint import format_issues, lint_onnx
+    issues = lint_onnx(onnx_path)
+    errors = [i for i in issues if i.severity == 'error']
+    if errors and strict:
+        raise DeployError(f'{onnx_path} will not import into TensorRT:\n'
+                          + format_issues(errors))
+    if issues:
+        logger.warning('TensorRT lint of %s:\n%s', onnx_path, format_issues(issues))
+    return issues
+
+
+def deploy(config: str | Path, checkpoint: str | Path | None, deploy_config: str | Path,
+           work_dir: str | Path, backend: str = 'onnxruntime', precision: str = 'fp32',
+           device: str = 'cpu', verify: bool = True, images: Sequence[str] | None = None,
+           cfg_options: dict | None = None, deploy_options: dict | None = None,
+           tolerances: Tolerances = Tolerances(), num_threads: int | None = None
+           ) -> DeployResult:
+    """Export ``config`` + ``checkpoint`` for ``deploy_config`` into ``work_dir``."""
+    from .manifest import environment_versions, file_sha256, write_manifest
+    if backend not in ('onnxruntime', 'tensorrt'):
+        raise DeployError(f'--backend must be onnxruntime or tensorrt, got {backend!r}')
+    if precision not in ('fp32', 'fp16'):
+        raise DeployError(f'--precision must be fp32 or fp16, got {precision!r}')
+    if device not in PROVIDERS:
+        raise DeployError(f'--device must be cpu or cuda, got {device!r}')
+    if backend == 'tensorrt' and device != 'cuda':
+        raise DeployError('the tensorrt backend runs on a CUDA GPU: pass --device cuda')
+    config = Path(config)
+    if not config.is_file():
+        raise DeployError(f'config not found: {config}')
+    cfg = Config.fromfile(str(config))
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    dcfg: DeployConfig = load_deploy_config(deploy_config, deploy_options)
+    task = task_of_config(cfg)
+    if dcfg.task != task:
+        raise DeployError(f'deploy config {deploy_config} is for {dcfg.task}, but '
+                          f'{config} is a {task} config')
+    if backend == 'tensorrt':
+        from .tensorrt import import_tensorrt
+        import_tensorrt()  # fail before minutes of export when TensorRT is missing
+    work_dir = Path(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+
+    model = load_model(cfg, checkpoint)
+    exportable = build_exportable(model, dcfg)
+    signature = model_signature(cfg.model, task)
+    result = DeployResult(onnx=work_dir / 'end2end.onnx')
+    result.export = export_onnx(exportable, dcfg, result.onnx, signature=signature)
+    result.files['onnx'] = result.onnx
+    result.lint = _lint(result.onnx, strict=backend == 'tensorrt')
+    graph = result.onnx
+    if precision == 'fp16':
+        from .fp16 import convert_to_fp16
+        graph = work_dir / 'end2end_fp16.onnx'
+        result.export['fp16'] = convert_to_fp16(result.onnx, graph)
+        result.files['onnx_fp16'] = graph
+
+    if backend == 'tensorrt':
+        from .tensorrt import TensorRTBackend, build_engine
+        engine = work_dir / 'end2end.engine'
+        result.export['tensorrt'] = build_engine(graph, engine, dcfg, precision=precision,
+                                                 timing_cache=work_dir / 'timing.cache')
+        result.files['engine'] = engine
+        runner = None
+    else:
+        runner = ORTBackend(graph, providers=PROVIDERS[device], num_threads=num_threads)
+
+    if verify:
+        shapes = dcfg.verify_shapes or [dcfg.opt_shape]
+        pics = load_images(images) if images else load_images(dataset_image_paths(cfg))
+        pre = cfg.model.get('data_preprocessor', {})
+        batches = [make_inputs(pics, s, pre.get('mean', [0, 0, 0]), pre.get('std', [1, 1, 1]),
+                               pre.get('bgr_to_rgb', False), offset=i)
+                   for i, s in enumerate(shapes)]
+        if runner is None:
+            runner = TensorRTBackend(result.files['engine'])
+        result.verify = verify_backend(task, TorchBackend(exportable), runner, batches,
+                                       tolerances)
+
+    manifest = dict(
+        task=task, backend=backend, precision=precision, device=device,
+        config=dict(path=str(config), sha256=file_sha256(config)),
+        checkpoint=(dict(path=str(checkpoint), sha256=file_sha256(checkpoint))
+                    if checkpoint else None),
+        deploy_config=dcfg.to_dict(), signature=signature, export=result.export,
+        files={k: dict(path=v.name, sha256=file_sha256(v)) for k, v in result.files.items()},
+        lint=[str(i) for i in result.lint],
+        verify=[r.to_dict() for r in result.verify], verified=bool(result.verify),
+        verify_passed=result.passed if result.verify else None,
+        environment=environment_versions())
+    result.manifest = write_manifest(work_dir / MANIFEST_NAME, **manifest)
+    return result
