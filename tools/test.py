@@ -6,16 +6,32 @@ import sys
 
 from trtvit_dense.apis import ConfigError, load_config, prepare_test_config, test
 from trtvit_dense.apis.cli import add_runner_arguments, parse_runner_args
+from trtvit_dense.deploy import BackendUnavailable, DeployConfigError, ShapeError
+from trtvit_dense.deploy.export import SignatureMismatch
+from trtvit_dense.deploy.pipeline import PROVIDERS
+
+
+def backend_of(model_file: str) -> str:
+    if model_file.endswith('.onnx'):
+        return 'onnxruntime'
+    if model_file.endswith(('.engine', '.plan', '.trt')):
+        return 'tensorrt'
+    return 'pytorch'
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument('config', help='test config file path')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('checkpoint', help='checkpoint file, or a deployed model (.onnx '
+                        'for onnxruntime, .engine for tensorrt) made by tools/deploy.py')
     parser.add_argument('--work-dir', help='the dir to save the evaluation metrics')
     parser.add_argument('--out', help='dump predictions: a .pkl file (detection) or a '
                         'folder of label PNGs (segmentation)')
     parser.add_argument('--show-dir', help='save painted predictions to this folder')
+    parser.add_argument('--backend', choices=['pytorch', 'onnxruntime', 'tensorrt'],
+                        help='what runs the model (default: from the file suffix)')
+    parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'],
+                        help='ONNX Runtime execution provider (cuda: CUDA, then CPU)')
     add_runner_arguments(parser)
     return parse_runner_args(parser, argv)
 
@@ -26,8 +42,13 @@ def main(argv=None):
         cfg = load_config(args.config, args.cfg_options)
         prepare_test_config(cfg, args.config, args.checkpoint, work_dir=args.work_dir,
                             show_dir=args.show_dir, out=args.out, launcher=args.launcher)
-        test(cfg, out=args.out)
-    except ConfigError as e:
+        backend = args.backend or backend_of(args.checkpoint)
+        backend_args = {}
+        if backend == 'onnxruntime':
+            backend_args['providers'] = list(PROVIDERS[args.device])
+        test(cfg, out=args.out, backend=backend, backend_args=backend_args)
+    except (ConfigError, DeployConfigError, ShapeError, SignatureMismatch,
+            BackendUnavailable) as e:
         sys.exit(f'error: {e}')
 
 

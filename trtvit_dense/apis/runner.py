@@ -18,7 +18,8 @@ from mmengine.runner import Runner
 from .checks import ConfigError, check_config
 
 __all__ = ['TASKS', 'load_config', 'task_of', 'prepare_train_config',
-           'prepare_test_config', 'build_runner', 'train', 'test', 'benchmark_training']
+           'prepare_test_config', 'build_runner', 'train', 'test', 'benchmark_training',
+           'deployed_model_config']
 
 TASKS = ('mmdet', 'mmseg')
 
@@ -153,9 +154,10 @@ def prepare_test_config(cfg: Config,
     return cfg
 
 
-def build_runner(cfg: Config, splits=('train', 'val', 'test')) -> Runner:
+def build_runner(cfg: Config, splits=('train', 'val', 'test'), check: bool = True) -> Runner:
     """Check the config against its model and the data of ``splits``, then build."""
-    check_config(cfg, splits)
+    if check:
+        check_config(cfg, splits)
     _init_cpu_process_group(cfg)
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)
@@ -169,9 +171,37 @@ def train(cfg: Config) -> Runner:
     return runner
 
 
-def test(cfg: Config, out: Optional[str] = None) -> Dict:
-    """Evaluate ``cfg.load_from`` on the test split; returns the metrics."""
-    runner = build_runner(cfg, splits=('test', ))
+def deployed_model_config(cfg: Config, model_file: str, backend: str,
+                          backend_args: Optional[Dict] = None) -> Config:
+    """``cfg`` with its model replaced by the deployed ``model_file`` (an ONNX file for
+    onnxruntime, an engine for tensorrt) run by ``trtvit_dense.deploy.DeployedModel``."""
+    from ..deploy.model import DeployedModel  # noqa: F401  (registers it)
+    suffixes = {'onnxruntime': ('.onnx', ), 'tensorrt': ('.engine', '.plan', '.trt')}
+    if backend not in suffixes:
+        raise ConfigError(f'--backend must be pytorch, onnxruntime or tensorrt, got {backend!r}')
+    if not model_file.endswith(suffixes[backend]):
+        raise ConfigError(f'--backend {backend} runs {"/".join(suffixes[backend])} files, '
+                          f'got {model_file!r}')
+    cfg = cfg.copy()
+    original = cfg.model.to_dict()
+    cfg.model = dict(type='DeployedModel', model_file=model_file, backend=backend,
+                     model_cfg=original, backend_args=backend_args or {},
+                     task={'mmdet': 'detection', 'mmseg': 'segmentation'}[task_of(cfg)],
+                     data_preprocessor=original.get('data_preprocessor'))
+    cfg.load_from = None
+    return cfg
+
+
+def test(cfg: Config, out: Optional[str] = None, backend: str = 'pytorch',
+         backend_args: Optional[Dict] = None) -> Dict:
+    """Evaluate ``cfg.load_from`` on the test split; returns the metrics.
+
+    With ``backend`` 'onnxruntime' or 'tensorrt', ``cfg.load_from`` is the deployed
+    model file and the same evaluators score the backend's predictions."""
+    if backend != 'pytorch':
+        check_config(cfg, ('test', ))
+        cfg = deployed_model_config(cfg, cfg.load_from, backend, backend_args)
+    runner = build_runner(cfg, splits=('test', ), check=backend == 'pytorch')
     if out is not None and task_of(cfg) == 'mmdet':
         from mmdet.evaluation import DumpDetResults
         os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)

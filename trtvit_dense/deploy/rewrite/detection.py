@@ -239,8 +239,8 @@ class ExportableDetector(nn.Module):
 def postprocess_detection(outputs: dict[str, np.ndarray], batch_img_metas: Sequence[dict],
                           mask_thr_binary: float = 0.5) -> list[InstanceData]:
     """Backend outputs of a batch -> mmdet ``pred_instances`` per image, as mmdet's
-    ``predict(rescale=True)`` returns them: boxes in original-image pixels (divided by
-    ``scale_factor``), padded rows dropped, masks pasted with mmdet's
+    ``predict(rescale=True)`` returns them: boxes clipped to ``img_shape`` and divided
+    by ``scale_factor`` (original-image pixels), padded rows dropped, masks pasted with mmdet's
     ``_do_paste_mask`` and thresholded at ``mask_thr_binary``."""
     from mmdet.models.roi_heads.mask_heads.fcn_mask_head import _do_paste_mask
     dets = torch.from_numpy(np.asarray(outputs['dets'], dtype=np.float32))
@@ -251,7 +251,10 @@ def postprocess_detection(outputs: dict[str, np.ndarray], batch_img_metas: Seque
         keep = labels[i] >= 0
         inst = InstanceData(metainfo=meta)
         scale = dets.new_tensor(meta['scale_factor']).repeat(2)
-        inst.bboxes = dets[i, keep, :4] / scale
+        # the graph clipped to the padded input; mmdet clips to the resized image
+        h, w = meta['img_shape'][:2]
+        boxes = torch.minimum(dets[i, keep, :4], dets.new_tensor([w, h, w, h]))
+        inst.bboxes = boxes / scale
         inst.scores = dets[i, keep, 4]
         inst.labels = labels[i, keep]
         if masks is not None:
