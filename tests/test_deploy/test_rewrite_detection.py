@@ -103,12 +103,11 @@ def test_output_contract(case, photos):
     """Fixed K rows per image; padded rows are label -1 with a zero box and score."""
     cfg, model = build(case)
     cfg_k = cfg.model.test_cfg.get('rcnn', cfg.model.test_cfg).max_per_img
-    # a high threshold leaves fewer than K detections, so padding shows
-    model.test_cfg.get('rcnn', model.test_cfg).score_thr = 0.3
-    if case.startswith('retinanet'):
-        model.bbox_head.test_cfg.score_thr = 0.3
-    else:
-        model.roi_head.test_cfg.score_thr = 0.3
+    # a high threshold leaves fewer than K detections, so padding shows (random
+    # RetinaNet weights score many anchors above 0.9)
+    thr = 0.97 if case.startswith('retinanet') else 0.3
+    head = model.bbox_head if case.startswith('retinanet') else model.roi_head
+    head.test_cfg.score_thr = thr
     exportable = ExportableDetector(model)
     outs = TorchBackend(exportable)(batch(cfg, photos, (2, 3, 97, 131)))
     assert outs['dets'].shape == (2, cfg_k, 5) and outs['dets'].dtype == np.float32
@@ -117,7 +116,7 @@ def test_output_contract(case, photos):
     assert pad.any()
     assert np.all(outs['dets'][pad] == 0)
     valid = outs['dets'][~pad]
-    assert np.all(valid[:, 4] > 0.3)
+    assert np.all(valid[:, 4] > thr)
     assert np.all(valid[:, [2, 3]] <= [131, 97]) and np.all(valid[:, :4] >= 0)
     if case.startswith('mask'):
         assert outs['masks'].shape == (2, cfg_k, 28, 28)

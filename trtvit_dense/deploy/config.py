@@ -85,7 +85,10 @@ class DeployConfig:
             raise DeployConfigError(
                 f'post_processing.pre_top_k must be a positive int, got {pre!r}')
         for shape in self.verify_shapes:
-            self.check_shape(shape, what='verify shape')
+            try:
+                self.check_shape(shape, what='verify shape')
+            except ShapeError as e:
+                raise DeployConfigError(str(e)) from None
 
     # -- profile ------------------------------------------------------------------
     @property

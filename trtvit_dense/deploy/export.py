@@ -113,6 +113,8 @@ def export_onnx(module: nn.Module, deploy_cfg: DeployConfig, onnx_path: str | Pa
             # the tracer warns about every Python int taken from a traced size; the
             # rewrite keeps such ints out of the graph and ORT verification proves it
             warnings.filterwarnings('ignore', category=torch.jit.TracerWarning)
+            # dynamo=False is a choice (see the module docstring), not an accident
+            warnings.filterwarnings('ignore', message='You are using the legacy TorchScript')
             torch.onnx.export(module.eval(), (x,), str(tmp), dynamo=False,
                               opset_version=deploy_cfg.opset_version,
                               input_names=[deploy_cfg.input_name],

@@ -253,8 +253,8 @@ def postprocess_detection(outputs: dict[str, np.ndarray], batch_img_metas: Seque
         scale = dets.new_tensor(meta['scale_factor']).repeat(2)
         # the graph clipped to the padded input; mmdet clips to the resized image
         h, w = meta['img_shape'][:2]
-        boxes = torch.minimum(dets[i, keep, :4], dets.new_tensor([w, h, w, h]))
-        inst.bboxes = boxes / scale
+        boxes = dets[i, keep, :4]
+        inst.bboxes = torch.minimum(boxes, dets.new_tensor([w, h, w, h])) / scale
         inst.scores = dets[i, keep, 4]
         inst.labels = labels[i, keep]
         if masks is not None:
@@ -262,7 +262,10 @@ def postprocess_detection(outputs: dict[str, np.ndarray], batch_img_metas: Seque
             probs = torch.from_numpy(np.asarray(masks[i], dtype=np.float32))[keep]
             pasted = torch.zeros((len(probs), h, w), dtype=torch.bool)
             for j in range(len(probs)):  # one by one like mmdet on CPU (skip_empty)
-                chunk, spatial = _do_paste_mask(probs[j:j + 1, None], inst.bboxes[j:j + 1],
+                # paste over the box the mask was predicted for (clipped to the
+                # padded input only), so the mask keeps its geometry
+                chunk, spatial = _do_paste_mask(probs[j:j + 1, None],
+                                                boxes[j:j + 1] / scale,
                                                 h, w, skip_empty=True)
                 pasted[(slice(j, j + 1),) + spatial] = chunk >= mask_thr_binary
             inst.masks = pasted

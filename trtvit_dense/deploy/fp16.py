@@ -1,0 +1,548 @@
+"""FP16 ONNX graphs for strongly typed TensorRT, and their accuracy against FP32.
+
+TensorRT 11 dropped the FP16 builder flag: networks are strongly typed, so "fp16" means
+an ONNX graph whose tensors are float16, built as it is. Running *every* op in fp16 is
+the known cause of transformer accuracy loss (normalisation statistics, softmax
+exp-sums and other reductions lose precision or overflow fp16's 65504), so
+:func:`convert_to_fp16` keeps the op types in :data:`FP32_OPS` in float32 and converts
+the rest with onnxruntime's maintained converter
+(``onnxruntime.transformers.float16.convert_float_to_float16``).
+
+What that converter does, from its source (onnxruntime 1.23), and what is added here:
+
+* ``op_block_list`` *replaces* its default list (``None`` means the default list, ``[]``
+  means block nothing); ``node_block_list`` blocks node names. A blocked node keeps its
+  float32 initializers (unless an fp16 node shares them) and gets Cast nodes to float32
+  in front of each fp16 input and back to fp16 behind each output.
+* ``keep_io_types=True`` keeps float32 graph inputs/outputs behind Cast nodes.
+* It appends every Cast at the end of the node list, so its output fails the checker
+  ("Nodes in a graph must be topologically sorted"); the graph is re-sorted here.
+* Two adjacent blocked nodes get a lossy fp32 -> fp16 -> fp32 round trip between them
+  (which would re-introduce the very overflow that blocking a decomposed norm's ``Pow``
+  is meant to avoid); such Cast pairs are folded here.
+* Casts for blocked nodes inside control-flow subgraphs land in the main graph, so
+  graphs with If/Loop/Scan are refused.
+* Ops whose ONNX schema has no float16 variant for a float input (``Range``;
+  ``NonMaxSuppression`` takes only float32 boxes and scores) are always kept float32,
+  whatever ``keep_fp32_ops`` says, because the graph would be invalid otherwise.
+
+Measuring accuracy on a CPU: ONNX Runtime's CPU provider runs the converted graph, but
+it has fp16 kernels only for data movement (Shape, Slice, Concat, Reshape, Transpose,
+Gather, Cast) on x86; for every other node its ``InsertCastTransformer`` inserts
+"precision-free" casts and computes in float32 (visible in the optimised graph), so an
+ORT CPU run only measures fp16 weights and fp16 storage between data-movement ops.
+:func:`fp16_report` therefore defaults to ``runtime='reference'``: the graph is executed
+node by node by ``onnx.reference.ReferenceEvaluator`` in exactly the dtypes it declares
+(numpy float16 arithmetic rounds after every op, and its reductions accumulate in
+float16), with Conv/MatMul/Gemm computed by PyTorch in float32 on the fp16 operands and
+rounded to fp16, as fp16 tensor-core kernels accumulate in float32. An fp16
+normalisation or softmax is therefore run the naive way, an upper bound on what a GPU
+kernel does, which is exactly what :data:`FP32_OPS` guards against.
+"""
+from __future__ import annotations
+
+import heapq
+import os
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence, Union
+
+import numpy as np
+import onnx
+import torch
+import torch.nn.functional as F
+from google.protobuf.message import DecodeError
+from onnx import TensorProto, helper
+from onnx.reference import ReferenceEvaluator
+from onnx.reference.op_run import OpRun
+from onnx.reference.ops.op_resize import Resize as _ReferenceResize
+
+__all__ = ['FP32_OPS', 'RUNTIMES', 'convert_to_fp16', 'fp16_report', 'load_onnx',
+           'ops_requiring_fp32', 'run_onnx', 'tensor_elem_types']
+
+#: Op types kept in float32 by :func:`convert_to_fp16`.
+FP32_OPS: tuple[str, ...] = (
+    # Normalisations: mean/variance reduce over hundreds of channels and (x - mean)^2
+    # overflows fp16 once |x - mean| > 256.
+    'LayerNormalization', 'GroupNormalization', 'InstanceNormalization',
+    # Softmax: exp-sums over rows of thousands of tokens lose the small probabilities.
+    'Softmax', 'LogSoftmax',
+    # Accumulating reductions (ReduceMax/ReduceMin are exact in fp16 and are not here).
+    'ReduceMean', 'ReduceSum', 'ReduceSumSquare', 'ReduceL1', 'ReduceL2', 'ReduceProd',
+    'ReduceLogSum', 'ReduceLogSumExp', 'CumSum',
+    # Pieces of decomposed norms (opset < 17 LayerNorm, L2 normalisation): x^2 overflows
+    # and sqrt/reciprocal of a tiny variance underflows; adjacent fp32 nodes stay fp32.
+    'Pow', 'Sqrt', 'Reciprocal',
+    # Box post-processing: NMS takes float32 only; RoiAlign samples at pixel coordinates
+    # (fp16 spacing is 1 px above 1024) and TopK on rounded scores reorders near-ties.
+    'NonMaxSuppression', 'RoiAlign', 'TopK',
+)
+
+RUNTIMES = ('reference', 'onnxruntime')
+
+PathLike = Union[str, os.PathLike]
+# Ops that compute nothing from tensor values; they are counted apart in the stats.
+_SHAPE_OPS = frozenset({'Shape', 'Size'})
+_CONTROL_FLOW_OPS = frozenset({'If', 'Loop', 'Scan'})
+
+
+def load_onnx(path: PathLike) -> onnx.ModelProto:
+    """Load an ONNX model, with a clear error for a missing or non-ONNX file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f'ONNX model {str(path)!r} does not exist')
+    try:
+        model = onnx.load(str(path))
+    except (DecodeError, RuntimeWarning, ValueError) as e:
+        raise ValueError(f'{str(path)!r} is not an ONNX model: {e}') from e
+    if not model.graph.node:
+        raise ValueError(f'{str(path)!r} is not an ONNX model (its graph has no nodes)')
+    return model
+
+
+def tensor_elem_types(model: onnx.ModelProto) -> dict[str, int]:
+    """Element type (``TensorProto.FLOAT``, ...) of every typed tensor, after inference."""
+    inferred = onnx.shape_inference.infer_shapes(model)
+    types = {t.name: t.data_type for t in inferred.graph.initializer}
+    for value in (*inferred.graph.input, *inferred.graph.output, *inferred.graph.value_info):
+        if value.type.HasField('tensor_type'):
+            types[value.name] = value.type.tensor_type.elem_type
+    return types
+
+
+def ops_requiring_fp32(model: onnx.ModelProto) -> set[str]:
+    """Op types of ``model`` whose schema accepts float32 but not float16 for a
+    tensor the node uses (``Range``, ``NonMaxSuppression`` boxes/scores, ...)."""
+    opset = {imp.domain: imp.version for imp in model.opset_import}
+    required = set()
+    for node in model.graph.node:
+        domain = '' if node.domain in ('', 'ai.onnx') else node.domain
+        try:
+            schema = onnx.defs.get_schema(node.op_type, opset.get(domain, 1), domain)
+        except onnx.defs.SchemaError:
+            continue  # custom op: its types are whatever the exporter wrote
+        allowed = {c.type_param_str: set(c.allowed_type_strs)
+                   for c in schema.type_constraints}
+        for formals, names in ((schema.inputs, node.input), (schema.outputs, node.output)):
+            for i, name in enumerate(names):
+                if not name or not formals:
+                    continue
+                formal = formals[min(i, len(formals) - 1)]
+                types = allowed.get(formal.type_str, {formal.type_str})
+                if 'tensor(float)' in types and 'tensor(float16)' not in types:
+                    required.add(node.op_type)
+    return required
+
+
+def convert_to_fp16(src: PathLike,
+                    dst: PathLike,
+                    keep_fp32_ops: Iterable[str] = FP32_OPS,
+                    keep_io_types: bool = True,
+                    keep_fp32_nodes: Iterable[str] = ()) -> dict[str, Any]:
+    """Convert the float32 ONNX model ``src`` to float16, keeping some ops in float32.
+
+    Args:
+        src: float32 ONNX model.
+        dst: output path; written to a temporary name in the same folder and renamed
+            once it passes ``onnx.checker.check_model(full_check=True)``, so a failed
+            conversion leaves no ``dst`` (an existing one is untouched).
+        keep_fp32_ops: op types kept in float32 (default :data:`FP32_OPS`; ``()``
+            converts everything the ONNX schemas allow). Ops without a float16 schema
+            (see :func:`ops_requiring_fp32`) are kept in float32 regardless.
+        keep_io_types: keep float32 graph inputs and outputs (Casts inside the graph).
+        keep_fp32_nodes: node names kept in float32 as well, e.g. a box-decoding
+            subgraph whose pixel coordinates need more than fp16's 11 bits.
+
+    Returns:
+        Stats: ``fp16_nodes`` / ``fp32_nodes`` (nodes computing in that dtype),
+        ``cast_nodes``, ``other_nodes`` (integer/shape arithmetic), ``fp32_ops`` (op type
+        -> count of float32 non-Cast nodes), ``kept_fp32_ops`` (the block list used) and
+        ``required_fp32_ops`` (ops kept float32 because they have no fp16 schema).
+
+    Raises:
+        FileNotFoundError: ``src`` does not exist.
+        ValueError: ``src`` is not an ONNX model, has control flow, or the converted
+            graph fails the checker.
+    """
+    # Imported here: onnxruntime.transformers pulls in more than this module needs.
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    src, dst = Path(src), Path(dst)
+    model = load_onnx(src)
+    control_flow = sorted({n.op_type for n in model.graph.node} & _CONTROL_FLOW_OPS)
+    if control_flow:
+        raise ValueError(f'{str(src)!r} has control flow ({", ".join(control_flow)}); the '
+                         f'fp16 converter would put casts for its subgraphs in the main '
+                         f'graph, so it is not supported')
+    _name_nodes(model)
+    required = ops_requiring_fp32(model)
+    block_ops = sorted(set(keep_fp32_ops) | required)
+    model = convert_float_to_float16(
+        model,
+        keep_io_types=keep_io_types,
+        op_block_list=block_ops,
+        node_block_list=list(keep_fp32_nodes))
+    _fold_cast_round_trips(model)
+    _topological_sort(model.graph)
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
+        raise ValueError(f'the fp16 conversion of {str(src)!r} is not a valid ONNX '
+                         f'model: {e}') from e
+    stats = _precision_stats(model)
+    stats.update(kept_fp32_ops=block_ops, required_fp32_ops=sorted(required))
+    _save_atomically(model, dst)
+    return stats
+
+
+def run_onnx(path: PathLike,
+             inputs: Union[np.ndarray, Mapping[str, np.ndarray]],
+             runtime: str = 'onnxruntime') -> dict[str, np.ndarray]:
+    """Run an ONNX model on CPU and return ``{output name: array}``.
+
+    ``runtime='onnxruntime'`` uses ORT's CPU provider (which computes fp16 arithmetic in
+    float32, see the module docstring); ``'reference'`` executes every node in the
+    dtype the graph declares. Inputs are cast to the graph's declared input types.
+    """
+    if runtime not in RUNTIMES:
+        raise ValueError(f'runtime must be one of {RUNTIMES}, got {runtime!r}')
+    model = load_onnx(path)
+    feeds = _as_feeds(model, inputs)
+    names = [o.name for o in model.graph.output]
+    if runtime == 'onnxruntime':
+        import onnxruntime as ort
+        session = ort.InferenceSession(
+            model.SerializeToString(), providers=['CPUExecutionProvider'])
+        outputs = session.run(names, feeds)
+    else:
+        outputs = ReferenceEvaluator(model, new_ops=_FAST_REFERENCE_OPS).run(names, feeds)
+    return dict(zip(names, outputs))
+
+
+def fp16_report(fp32_path: PathLike,
+                fp16_path: PathLike,
+                inputs: Union[np.ndarray, Mapping[str, np.ndarray]],
+                runtime: str = 'reference') -> dict[str, dict[str, float]]:
+    """Per-output error of the fp16 graph against the fp32 graph on ``inputs``.
+
+    The fp32 graph runs in ONNX Runtime; the fp16 graph in ``runtime`` (see
+    :func:`run_onnx`; the default ``'reference'`` really computes in fp16 where the
+    graph says so, ORT on CPU mostly does not). Float outputs get ``max_abs`` (max
+    absolute error), ``mean_abs``, ``scale`` (max ``|fp32 output|``), ``rel``
+    (``max_abs / scale``) and ``nonfinite`` (count of inf/nan in the fp16 output, whose
+    errors are left out of the others); integer outputs get ``mismatch`` (fraction of
+    differing elements).
+    """
+    reference = run_onnx(fp32_path, inputs, 'onnxruntime')
+    candidate = run_onnx(fp16_path, inputs, runtime)
+    if set(reference) != set(candidate):
+        raise ValueError(f'the graphs have different outputs: {sorted(reference)} vs '
+                         f'{sorted(candidate)}')
+    report = {}
+    for name, ref in reference.items():
+        out = candidate[name]
+        if ref.shape != out.shape:
+            raise ValueError(f'output {name!r} has shape {list(out.shape)} in fp16 and '
+                             f'{list(ref.shape)} in fp32')
+        if not np.issubdtype(ref.dtype, np.floating):
+            report[name] = dict(mismatch=float(np.mean(ref != out)) if ref.size else 0.)
+            continue
+        ref = ref.astype(np.float64)
+        out = out.astype(np.float64)
+        finite = np.isfinite(out)
+        err = np.abs(out - ref)[finite]
+        scale = float(np.abs(ref).max()) if ref.size else 0.
+        max_abs = float(err.max()) if err.size else 0.
+        report[name] = dict(
+            max_abs=max_abs,
+            mean_abs=float(err.mean()) if err.size else 0.,
+            scale=scale,
+            rel=max_abs / scale if scale > 0 else max_abs,
+            nonfinite=int(out.size - finite.sum()))
+    return report
+
+
+def _name_nodes(model: onnx.ModelProto) -> None:
+    """Give unnamed nodes unique names: the converter names its casts after the node and
+    ``node_block_list`` matches names, so empty or repeated names would collide."""
+    seen: set[str] = set()
+    for i, node in enumerate(model.graph.node):
+        if not node.name or node.name in seen:
+            node.name = f'{node.op_type}_fp16_{i}'
+        seen.add(node.name)
+
+
+def _is_cast_to(node: onnx.NodeProto, elem_type: int) -> bool:
+    return node.op_type == 'Cast' and any(
+        a.name == 'to' and a.i == elem_type for a in node.attribute)
+
+
+def _fold_cast_round_trips(model: onnx.ModelProto) -> None:
+    """Replace ``x(fp32) -> Cast(fp16) -> Cast(fp32) -> y`` by ``y = x``.
+
+    The converter puts such a pair between two adjacent blocked nodes; it only loses
+    precision (and can overflow). The fp16 Cast is removed when nothing else reads it.
+    """
+    graph = model.graph
+    types = tensor_elem_types(model)
+    producer = {out: node for node in graph.node for out in node.output}
+    graph_outputs = {o.name for o in graph.output}
+    rename: dict[str, str] = {}
+    removed = []
+    for node in graph.node:
+        first = producer.get(node.input[0]) if node.input else None
+        if (not _is_cast_to(node, TensorProto.FLOAT) or first is None
+                or not _is_cast_to(first, TensorProto.FLOAT16)
+                or types.get(first.input[0]) != TensorProto.FLOAT):
+            continue
+        if node.output[0] in graph_outputs:
+            # A graph output must stay the output of a node.
+            node.op_type = 'Identity'
+            del node.attribute[:]
+            node.input[0] = first.input[0]
+        else:
+            rename[node.output[0]] = first.input[0]
+            removed.append(node)
+    for node in removed:
+        graph.node.remove(node)
+    for node in graph.node:
+        for i, name in enumerate(node.input):
+            if name in rename:
+                node.input[i] = rename[name]
+    # Drop fp16 Casts left without readers, and the value_info of deleted tensors.
+    while True:
+        read = {name for node in graph.node for name in node.input} | graph_outputs
+        dead = [n for n in graph.node if n.op_type == 'Cast' and n.output[0] not in read]
+        if not dead:
+            break
+        for node in dead:
+            graph.node.remove(node)
+    produced = {out for node in graph.node for out in node.output}
+    kept = [v for v in graph.value_info if v.name in produced]
+    del graph.value_info[:]
+    graph.value_info.extend(kept)
+
+
+def _topological_sort(graph: onnx.GraphProto) -> None:
+    """Order ``graph.node`` so that every tensor is produced before it is read.
+
+    Kahn's algorithm, always taking the earliest ready node of the original order, so an
+    already sorted graph keeps its order and a Cast appended by the converter lands just
+    before the first node that reads it.
+    """
+    nodes = list(graph.node)
+    producer = {out: i for i, node in enumerate(nodes) for out in node.output if out}
+    readers: dict[int, list[int]] = {i: [] for i in range(len(nodes))}
+    waiting = []
+    for i, node in enumerate(nodes):
+        deps = {producer[name] for name in node.input if name in producer}
+        waiting.append(len(deps))
+        for dep in deps:
+            readers[dep].append(i)
+    ready = [i for i, count in enumerate(waiting) if count == 0]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        i = heapq.heappop(ready)
+        order.append(i)
+        for reader in readers[i]:
+            waiting[reader] -= 1
+            if waiting[reader] == 0:
+                heapq.heappush(ready, reader)
+    if len(order) != len(nodes):
+        raise ValueError('the converted graph has a cycle')
+    copies = [onnx.NodeProto() for _ in order]
+    for copy, i in zip(copies, order):
+        copy.CopyFrom(nodes[i])
+    del graph.node[:]
+    graph.node.extend(copies)
+
+
+def _precision_stats(model: onnx.ModelProto) -> dict[str, Any]:
+    """Count nodes by the float dtype they compute in (first float output, else first
+    float input; Shape/Size and integer-only nodes are ``other_nodes``)."""
+    types = tensor_elem_types(model)
+    floats = (TensorProto.FLOAT, TensorProto.FLOAT16)
+    counts: Counter = Counter()
+    fp32_ops: Counter = Counter()
+    for node in model.graph.node:
+        if node.op_type == 'Cast':
+            counts['cast_nodes'] += 1
+            continue
+        dtypes = [types.get(name) for name in (*node.output, *node.input) if name]
+        dtype = next((t for t in dtypes if t in floats), None)
+        if node.op_type in _SHAPE_OPS or dtype is None:
+            counts['other_nodes'] += 1
+        elif dtype == TensorProto.FLOAT16:
+            counts['fp16_nodes'] += 1
+        else:
+            counts['fp32_nodes'] += 1
+            fp32_ops[node.op_type] += 1
+    return dict(fp16_nodes=counts['fp16_nodes'], fp32_nodes=counts['fp32_nodes'],
+                cast_nodes=counts['cast_nodes'], other_nodes=counts['other_nodes'],
+                fp32_ops=dict(sorted(fp32_ops.items())))
+
+
+def _save_atomically(model: onnx.ModelProto, dst: Path) -> None:
+    """Write ``model`` to a temporary file beside ``dst`` and rename it to ``dst``."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f'.{dst.name}.', suffix='.tmp', dir=dst.parent)
+    os.close(fd)
+    try:
+        onnx.save(model, tmp)
+        os.replace(tmp, dst)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _as_feeds(model: onnx.ModelProto,
+              inputs: Union[np.ndarray, Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    initializers = {t.name for t in model.graph.initializer}
+    graph_inputs = [i for i in model.graph.input if i.name not in initializers]
+    if not isinstance(inputs, Mapping):
+        if len(graph_inputs) != 1:
+            raise ValueError(f'the model has inputs {[i.name for i in graph_inputs]}; '
+                             f'pass a dict of arrays')
+        inputs = {graph_inputs[0].name: inputs}
+    feeds = {}
+    for value in graph_inputs:
+        if value.name not in inputs:
+            raise ValueError(f'missing input {value.name!r}; got {sorted(inputs)}')
+        dtype = helper.tensor_dtype_to_np_dtype(value.type.tensor_type.elem_type)
+        feeds[value.name] = np.ascontiguousarray(inputs[value.name], dtype=dtype)
+    return feeds
+
+
+# Reference-evaluator kernels replaced by PyTorch: numpy has no fast fp16 GEMM, and the
+# reference Conv/MaxPool/Erf are Python loops. GEMM-like ops compute in float32 on the
+# (fp16) operands and round to the operand dtype, like fp16 tensor-core kernels.
+
+
+def _torch(x: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+
+
+def _onnx_pads(pads: Sequence[int] | None, ndim: int, fill: float,
+               x: torch.Tensor) -> tuple[torch.Tensor, list[int]]:
+    """Apply ONNX ``[b1, .., bn, e1, .., en]`` pads: symmetric ones are returned for
+    the torch op, asymmetric ones are applied to ``x`` with ``fill``."""
+    pads = list(pads) if pads is not None else [0] * 2 * ndim
+    begin, end = pads[:ndim], pads[ndim:]
+    if begin == end:
+        return x, begin
+    torch_pads = [p for b, e in zip(reversed(begin), reversed(end)) for p in (b, e)]
+    return F.pad(x, torch_pads, value=fill), [0] * ndim
+
+
+def _check_auto_pad(auto_pad: Any) -> None:
+    if auto_pad not in (None, 'NOTSET', b'NOTSET', 'VALID', b'VALID'):
+        raise NotImplementedError(f'auto_pad={auto_pad!r} is not supported; export with '
+                                  f'explicit pads')
+
+
+class Conv(OpRun):
+    op_domain = ''
+
+    def _run(self, X, W, B=None, auto_pad=None, dilations=None, group=None,
+             kernel_shape=None, pads=None, strides=None):
+        _check_auto_pad(auto_pad)
+        ndim = X.ndim - 2
+        x, padding = _onnx_pads(pads, ndim, 0., _torch(X))
+        conv = (F.conv1d, F.conv2d, F.conv3d)[ndim - 1]
+        y = conv(x, _torch(W), None if B is None else _torch(B),
+                 stride=strides or 1, padding=padding, dilation=dilations or 1,
+                 groups=group or 1)
+        return (y.numpy().astype(X.dtype), )
+
+
+class MaxPool(OpRun):
+    op_domain = ''
+
+    def _run(self, x, auto_pad=None, ceil_mode=None, dilations=None, kernel_shape=None,
+             pads=None, storage_order=None, strides=None):
+        _check_auto_pad(auto_pad)
+        ndim = x.ndim - 2
+        t, padding = _onnx_pads(pads, ndim, -np.inf, _torch(x))
+        pool = (F.max_pool1d, F.max_pool2d, F.max_pool3d)[ndim - 1]
+        y = pool(t, kernel_shape, stride=strides or kernel_shape, padding=padding,
+                 dilation=dilations or 1, ceil_mode=bool(ceil_mode))
+        return (y.numpy().astype(x.dtype), )
+
+
+class MatMul(OpRun):
+    op_domain = ''
+
+    def _run(self, a, b):
+        dtype = np.result_type(a, b)
+        if not np.issubdtype(dtype, np.floating):
+            return (np.matmul(a, b), )
+        return ((_torch(a) @ _torch(b)).numpy().astype(dtype), )
+
+
+class Gemm(OpRun):
+    op_domain = ''
+
+    def _run(self, A, B, C=None, alpha=None, beta=None, transA=None, transB=None):
+        a, b = _torch(A), _torch(B)
+        a = a.T if transA else a
+        b = b.T if transB else b
+        y = (1. if alpha is None else alpha) * (a @ b)
+        if C is not None:
+            y = y + (1. if beta is None else beta) * _torch(C)
+        return (y.numpy().astype(A.dtype), )
+
+
+class Erf(OpRun):
+    op_domain = ''
+
+    def _run(self, x):
+        return (torch.special.erf(_torch(x)).numpy().astype(x.dtype), )
+
+
+def _text(value: Any) -> Any:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class Resize(_ReferenceResize):
+    """The modes PyTorch exports for ``F.interpolate`` (bilinear, nearest) run in
+    PyTorch, the rest in the (pure Python, slow) reference implementation."""
+
+    def _run(self, X, roi, scales=None, sizes=None, antialias=None, axes=None,
+             coordinate_transformation_mode=None, cubic_coeff_a=None,
+             exclude_outside=None, extrapolation_value=None,
+             keep_aspect_ratio_policy=None, mode=None, nearest_mode=None):
+        mode, transform = _text(mode), _text(coordinate_transformation_mode)
+        nearest_mode = _text(nearest_mode)
+        keep_aspect = _text(keep_aspect_ratio_policy)
+        plain_nchw = (X.ndim == 4 and not antialias and axes is None
+                      and keep_aspect in (None, 'stretch')
+                      and (sizes is None or list(sizes[:2]) == list(X.shape[:2]))
+                      and (sizes is not None or (scales is not None and len(scales) == 4
+                                                 and list(scales[:2]) == [1, 1])))
+        torch_mode = None
+        if mode == 'linear' and transform in ('half_pixel', 'pytorch_half_pixel'):
+            torch_mode, align_corners = 'bilinear', False
+        elif mode == 'linear' and transform == 'align_corners':
+            torch_mode, align_corners = 'bilinear', True
+        elif mode == 'nearest' and transform == 'asymmetric' and nearest_mode == 'floor':
+            torch_mode, align_corners = 'nearest', None
+        if not plain_nchw or torch_mode is None:
+            return super()._run(
+                X, roi, scales, sizes, antialias=antialias, axes=axes,
+                coordinate_transformation_mode=coordinate_transformation_mode,
+                cubic_coeff_a=cubic_coeff_a, exclude_outside=exclude_outside,
+                extrapolation_value=extrapolation_value,
+                keep_aspect_ratio_policy=keep_aspect_ratio_policy, mode=mode,
+                nearest_mode=nearest_mode)
+        if sizes is not None:
+            resize = dict(size=[int(v) for v in sizes[2:]])
+        else:
+            resize = dict(scale_factor=[float(v) for v in scales[2:]],
+                          recompute_scale_factor=False)
+        y = F.interpolate(_torch(X), mode=torch_mode, align_corners=align_corners, **resize)
+        return (y.numpy().astype(X.dtype), )
+
+
+_FAST_REFERENCE_OPS = [Conv, MaxPool, MatMul, Gemm, Erf, Resize]
