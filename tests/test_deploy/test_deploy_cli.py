@@ -42,7 +42,7 @@ def save_checkpoint(config: str, path: Path, seed: int = 0) -> Path:
 
 
 def toy_data_options(case, toy_data) -> dict:
-    root = toy_data / ('toy_ade' if case == 'upernet' else 'toy_coco')
+    root = toy_data / ('toy_ade/ADEChallengeData2016' if case == 'upernet' else 'toy_coco')
     opts = {'test_dataloader.dataset.data_root': f'{root}/'}
     if case != 'upernet':
         opts['test_evaluator.ann_file'] = f'{root}/annotations/instances_val.json'
@@ -55,7 +55,9 @@ def verification_images(case, toy_data):
     shared = SHARED / CASES[case][2]
     if shared.is_dir():
         return [str(shared)]
-    return [str(toy_data / ('toy_ade' if case == 'upernet' else 'toy_coco'))]
+    if case == 'upernet':
+        return [str(toy_data / 'toy_ade/ADEChallengeData2016/images/validation')]
+    return [str(toy_data / 'toy_coco/val')]
 
 
 @pytest.mark.slow
@@ -65,8 +67,6 @@ def test_deploy_then_test_onnx(case, toy_data, tmp_path, capsys):
     ckpt = save_checkpoint(config, tmp_path / 'model.pth')
     work = tmp_path / 'deploy'
     images = verification_images(case, toy_data)
-    if not Path(images[0]).is_dir():
-        images = [str(p) for p in Path(images[0]).rglob('*.jpg')][:4]
     deploy_tool.main([str(ROOT / config), str(ckpt), '--deploy-cfg', str(ROOT / deploy_cfg),
                       '--work-dir', str(work), '--images', *images])
     out = capsys.readouterr().out
@@ -94,8 +94,12 @@ def test_deploy_then_test_onnx(case, toy_data, tmp_path, capsys):
         metrics[model_file] = test_tool.test(cfg, backend=test_tool.backend_of(model_file))
     ort_metrics, pt_metrics = metrics.values()
     assert ort_metrics.keys() == pt_metrics.keys() and ort_metrics
+    # mAP is a fraction; mmseg reports percentages. The label-only segmentation graph
+    # resizes labels (nearest) to the original image where mmseg resizes logits, so
+    # class borders may move by a pixel; random weights make borders everywhere.
+    tol = 1.0 if case == 'upernet' else 0.02
     for key, value in pt_metrics.items():
-        assert abs(ort_metrics[key] - value) <= 0.02, key
+        assert abs(ort_metrics[key] - value) <= tol, (key, ort_metrics[key], value)
 
 
 @pytest.fixture(scope='module')

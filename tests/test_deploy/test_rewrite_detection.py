@@ -183,12 +183,12 @@ def test_exported_graph_matches_pytorch_at_profile_shapes(case, photos, tmp_path
     path = tmp_path / 'end2end.onnx'
     info = export_onnx(exportable, dcfg, path)
     assert info['dynamic_axes']['input'] == {'0': 'batch', '2': 'height', '3': 'width'}
-    graph = onnx.load(str(path))
-    assert all(n.domain in ('', 'ai.onnx') for n in graph.node)  # no custom ops
-    ops = {n.op_type for n in graph.node}
+    model = onnx.load(str(path))
+    assert all(n.domain in ('', 'ai.onnx') for n in model.graph.node)  # no custom ops
+    ops = {n.op_type for n in model.graph.node}
     assert 'NonMaxSuppression' in ops and 'LayerNormalization' in ops or 'r50' in case
     assert ('RoiAlign' in ops) == case.startswith('mask')
-    assert [i for i in lint_onnx(graph) if i.severity == 'error'] == []
+    assert [i for i in lint_onnx(model) if i.severity == 'error'] == []
     shapes = dcfg.verify_shapes[:4] + [dcfg.verify_shapes[-1]]  # incl. odd and batch 2
     batches = [batch(cfg, photos, s) for s in shapes]
     rows = verify_backend('detection', TorchBackend(exportable), ORTBackend(path), batches)

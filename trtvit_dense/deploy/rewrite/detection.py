@@ -230,7 +230,9 @@ class ExportableDetector(nn.Module):
         extractor = roi_head.mask_roi_extractor
         mask_feats = self._roi_features(extractor, feats[:extractor.num_inputs], boxes)
         logits = roi_head.mask_head(mask_feats)  # [B*K, C, M, M]
-        flat_labels = labels.reshape(-1).clamp(min=0)
+        flat_labels = labels.reshape(-1)
+        # padded rows (-1) read class 0; Where, not an int64 Clip (TensorRT: float Clip)
+        flat_labels = torch.where(flat_labels >= 0, flat_labels, torch.zeros_like(flat_labels))
         picked = logits[torch.arange(logits.shape[0], device=logits.device), flat_labels]
         b, k = labels.shape
         return picked.sigmoid().reshape(b, k, picked.shape[-2], picked.shape[-1])
@@ -261,12 +263,16 @@ def postprocess_detection(outputs: dict[str, np.ndarray], batch_img_metas: Seque
             h, w = meta['ori_shape'][:2]
             probs = torch.from_numpy(np.asarray(masks[i], dtype=np.float32))[keep]
             pasted = torch.zeros((len(probs), h, w), dtype=torch.bool)
+            paste_boxes = boxes / scale
             for j in range(len(probs)):  # one by one like mmdet on CPU (skip_empty)
                 # paste over the box the mask was predicted for (clipped to the
-                # padded input only), so the mask keeps its geometry
+                # padded input only), so the mask keeps its geometry; a box wholly
+                # in the padding has no pixel in the image
+                if paste_boxes[j, 0] >= w or paste_boxes[j, 1] >= h:
+                    continue
                 chunk, spatial = _do_paste_mask(probs[j:j + 1, None],
-                                                boxes[j:j + 1] / scale,
-                                                h, w, skip_empty=True)
+                                                paste_boxes[j:j + 1], h, w,
+                                                skip_empty=True)
                 pasted[(slice(j, j + 1),) + spatial] = chunk >= mask_thr_binary
             inst.masks = pasted
         results.append(inst)
