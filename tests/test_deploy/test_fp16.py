@@ -15,6 +15,12 @@ from trtvit_dense.deploy import fp16 as fp16_module
 from trtvit_dense.deploy.fp16 import (FP32_OPS, convert_to_fp16, fp16_report,
                                       ops_requiring_fp32, run_onnx)
 
+# dynamo=False (the TorchScript exporter) is what the deploy pipeline uses.
+pytestmark = [
+    pytest.mark.filterwarnings('ignore:You are using the legacy TorchScript-based ONNX'),
+    pytest.mark.filterwarnings('ignore:The feature will be removed:DeprecationWarning'),
+]
+
 # Error of fp16 outputs relative to the output scale (max |fp32 output|). Measured with
 # the fp16 reference runtime (tools/analysis/fp16_accuracy.py): <= 1.3e-3 for TRTViT-a
 # at 224x224 and 320x480, <= 1e-3 for the small net; 5e-3 is ~10 fp16 ulps (2^-11) of

@@ -206,8 +206,9 @@ def convert_to_fp16(src: PathLike,
         keep_io_types=keep_io_types,
         op_block_list=block_ops,
         node_block_list=sorted(block_nodes | absorbed))
-    _fold_cast_round_trips(model)
+    # Sorted first: shape inference (used by the folding) types nodes in order.
     _topological_sort(model.graph)
+    _fold_cast_round_trips(model)
     try:
         onnx.checker.check_model(model, full_check=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
@@ -294,10 +295,14 @@ def fp16_report(fp32_path: PathLike,
 def _name_nodes(model: onnx.ModelProto) -> None:
     """Give unnamed nodes unique names: the converter names its casts after the node and
     ``node_block_list`` matches names, so empty or repeated names would collide."""
+    names = Counter(node.name for node in model.graph.node)
     seen: set[str] = set()
     for i, node in enumerate(model.graph.node):
         if not node.name or node.name in seen:
-            node.name = f'{node.op_type}_fp16_{i}'
+            name = f'{node.op_type}_{i}'
+            while name in names or name in seen:
+                name += '_'
+            node.name = name
         seen.add(node.name)
 
 
@@ -319,8 +324,7 @@ def _inline_initializer_identities(graph: onnx.GraphProto) -> None:
     for node in kept:
         for i, name in enumerate(node.input):
             node.input[i] = alias.get(name, name)
-    del graph.node[:]
-    graph.node.extend(kept)
+    _replace_nodes(graph, kept)
     stale = [v for v in graph.value_info if v.name in alias]
     for value in stale:
         graph.value_info.remove(value)
@@ -406,8 +410,9 @@ def _fold_cast_round_trips(model: onnx.ModelProto) -> None:
         graph.node.remove(node)
     for node in graph.node:
         for i, name in enumerate(node.input):
-            if name in rename:
-                node.input[i] = rename[name]
+            while name in rename:
+                name = rename[name]
+            node.input[i] = name
     # Drop fp16 Casts left without readers, and the value_info of deleted tensors.
     while True:
         read = {name for node in graph.node for name in node.input} | graph_outputs
@@ -450,9 +455,14 @@ def _topological_sort(graph: onnx.GraphProto) -> None:
                 heapq.heappush(ready, reader)
     if len(order) != len(nodes):
         raise ValueError('the converted graph has a cycle')
-    copies = [onnx.NodeProto() for _ in order]
-    for copy, i in zip(copies, order):
-        copy.CopyFrom(nodes[i])
+    _replace_nodes(graph, [nodes[i] for i in order])
+
+
+def _replace_nodes(graph: onnx.GraphProto, nodes: Sequence[onnx.NodeProto]) -> None:
+    """Set ``graph.node`` to (copies of) ``nodes``, which may be its own elements."""
+    copies = [onnx.NodeProto() for _ in nodes]
+    for copy, node in zip(copies, nodes):
+        copy.CopyFrom(node)
     del graph.node[:]
     graph.node.extend(copies)
 
@@ -513,9 +523,10 @@ def _as_feeds(model: onnx.ModelProto,
     return feeds
 
 
-# Reference-evaluator kernels replaced by PyTorch (or numpy): numpy has no fast fp16 GEMM,
-# and the reference Conv/MaxPool/Erf/Resize are Python loops. GEMM-like ops compute in float32 on the
-# (fp16) operands and round to the operand dtype, like fp16 tensor-core kernels.
+# Reference-evaluator kernels replaced by PyTorch (or numpy): numpy has no fast fp16
+# GEMM, and the reference Conv/MaxPool/Erf/Resize are Python loops. GEMM-like ops compute
+# in float32 on the (fp16) operands and round to the operand dtype, like fp16 tensor-core
+# kernels.
 
 
 def _torch(x: np.ndarray) -> torch.Tensor:
