@@ -163,9 +163,9 @@ def test_nms_and_roi_align_match_onnxruntime(tmp_path):
 
 
 def test_topk_padded_and_gather_rows_with_fewer_candidates_than_k():
-    scores = torch.tensor([[0.3, 0.9], [0.5, -1.0]])
+    scores = torch.tensor([[0.25, 0.75], [0.5, -1.0]])  # exact in float32
     values, index = topk_padded(scores, 4, -1.0)
-    assert values.tolist() == [[0.9, 0.3, -1.0, -1.0], [0.5, -1.0, -1.0, -1.0]]
+    assert values.tolist() == [[0.75, 0.25, -1.0, -1.0], [0.5, -1.0, -1.0, -1.0]]
     rows = gather_rows(torch.tensor([[[1.0], [2.0]], [[3.0], [4.0]]]), index, 4)
     assert rows.shape == (2, 4, 1)
     assert rows[0, :2, 0].tolist() == [2.0, 1.0] and rows[0, 2:].abs().sum() == 0
