@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from trtvit_dense.deploy.manifest import (ManifestError, atomic_write_bytes,
-                                          environment_versions, file_sha256,
-                                          read_manifest, write_manifest)
+from trtvit_dense.deploy.manifest import (ManifestError, environment_versions,
+                                          file_sha256, read_manifest, write_manifest)
+from trtvit_dense.utils.atomic import atomic_write_bytes
 
 
 def test_file_sha256(tmp_path):

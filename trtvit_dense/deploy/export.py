@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import time
 import warnings
 from pathlib import Path
@@ -20,6 +19,7 @@ import torch
 from mmengine.config import Config
 from torch import nn
 
+from ..utils.atomic import atomic_path
 from .config import DeployConfig
 
 __all__ = ['build_exportable', 'export_onnx', 'model_signature', 'read_signature',
@@ -83,17 +83,11 @@ def build_exportable(model: nn.Module, deploy_cfg: DeployConfig) -> nn.Module:
         deploy_cfg.onnx_config.get('with_logits', False)))
 
 
-def _atomic_tmp(path: Path) -> Path:
-    return path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-
-
 def export_onnx(module: nn.Module, deploy_cfg: DeployConfig, onnx_path: str | Path,
                 signature: dict | None = None, shape=None) -> dict:
     """Trace ``module`` at ``shape`` (default: the profile's opt shape) and write
     ``onnx_path`` with the profile's dynamic axes. Returns export info (seconds,
     opset, I/O names, dynamic dims)."""
-    onnx_path = Path(onnx_path)
-    onnx_path.parent.mkdir(parents=True, exist_ok=True)
     shape = tuple(shape or deploy_cfg.opt_shape)
     deploy_cfg.check_shape(shape, what='export shape')
     dims = deploy_cfg.dynamic_dims()
@@ -104,11 +98,10 @@ def export_onnx(module: nn.Module, deploy_cfg: DeployConfig, onnx_path: str | Pa
             axes = {d: n for d, n in axes.items() if n in dims.values()}
             if axes:
                 dynamic_axes[name] = axes
-    tmp = _atomic_tmp(onnx_path)
     torch.manual_seed(0)
     x = torch.rand(shape) * 2 - 1
     start = time.perf_counter()
-    try:
+    with atomic_path(onnx_path) as tmp:
         with torch.no_grad(), warnings.catch_warnings():
             # the tracer warns about every Python int taken from a traced size; the
             # rewrite keeps such ints out of the graph and ORT verification proves it
@@ -130,10 +123,6 @@ def export_onnx(module: nn.Module, deploy_cfg: DeployConfig, onnx_path: str | Pa
             prop.key, prop.value = key, json.dumps(value, sort_keys=True)
         onnx.save(model, str(tmp))
         onnx.checker.check_model(str(tmp), full_check=True)
-        os.replace(tmp, onnx_path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return dict(seconds=time.perf_counter() - start, opset=deploy_cfg.opset_version,
                 trace_shape=list(shape), input_name=deploy_cfg.input_name,
                 output_names=list(module.output_names),

@@ -57,7 +57,6 @@ from __future__ import annotations
 
 import heapq
 import os
-import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence, Union
@@ -71,6 +70,8 @@ from onnx import TensorProto, helper
 from onnx.reference import ReferenceEvaluator
 from onnx.reference.op_run import OpRun
 from onnx.reference.ops.op_resize import Resize as _ReferenceResize
+
+from ..utils.atomic import atomic_path
 
 __all__ = ['FP32_OPS', 'RUNTIMES', 'convert_to_fp16', 'fp16_report', 'load_onnx',
            'ops_requiring_fp32', 'run_onnx', 'tensor_elem_types']
@@ -217,7 +218,8 @@ def convert_to_fp16(src: PathLike,
     stats = _precision_stats(model)
     stats.update(kept_fp32_ops=block_ops, required_fp32_ops=sorted(required),
                  absorbed_fp32_nodes=len(absorbed))
-    _save_atomically(model, dst)
+    with atomic_path(dst) as tmp:
+        onnx.save(model, str(tmp))
     return stats
 
 
@@ -490,19 +492,6 @@ def _precision_stats(model: onnx.ModelProto) -> dict[str, Any]:
     return dict(fp16_nodes=counts['fp16_nodes'], fp32_nodes=counts['fp32_nodes'],
                 cast_nodes=counts['cast_nodes'], other_nodes=counts['other_nodes'],
                 fp32_ops=dict(sorted(fp32_ops.items())))
-
-
-def _save_atomically(model: onnx.ModelProto, dst: Path) -> None:
-    """Write ``model`` to a temporary file beside ``dst`` and rename it to ``dst``."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{dst.name}.', suffix='.tmp', dir=dst.parent)
-    os.close(fd)
-    try:
-        onnx.save(model, tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _as_feeds(model: onnx.ModelProto,

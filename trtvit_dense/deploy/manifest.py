@@ -7,7 +7,7 @@ the precision, the I/O names and shapes, the files it wrote and
 :func:`environment_versions`; the benchmark and report tools read it back instead of
 trusting file names.
 
-Manifests are written to a temporary name and renamed (:func:`atomic_write_bytes`), so a
+Manifests are written to a temporary name and renamed (:func:`trtvit_dense.utils.atomic.atomic_write_bytes`), so a
 manifest that exists is complete, and keys are sorted so two manifests diff cleanly.
 """
 from __future__ import annotations
@@ -17,16 +17,16 @@ import importlib
 import importlib.metadata
 import importlib.util
 import json
-import os
 import platform
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ['ManifestError', 'atomic_write_bytes', 'environment_versions', 'file_sha256',
+from ..utils.atomic import atomic_write_bytes
+
+__all__ = ['ManifestError', 'environment_versions', 'file_sha256',
            'read_manifest', 'write_manifest']
 
 # module name -> distribution names to ask importlib.metadata first (no import needed);
@@ -109,28 +109,6 @@ def environment_versions() -> dict[str, str | None]:
     for module, dists in _PACKAGES.items():
         versions[module] = _package_version(module, dists)
     return versions
-
-
-def atomic_write_bytes(path: str | Path, data: bytes | bytearray | memoryview) -> Path:
-    """Write ``data`` to a temporary file beside ``path``, then rename it to ``path``.
-
-    The rename is atomic on one filesystem, so readers see either the old file or the
-    complete new one, never a truncated file that looks finished (an interrupted engine
-    build or a full disk). The temporary file is removed if anything fails.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def _json_default(obj: Any) -> Any:

@@ -33,7 +33,7 @@ import torch
 
 from .backends import Backend, BackendUnavailable
 from .config import DeployConfig, ShapeError, format_shape
-from .manifest import atomic_write_bytes
+from ..utils.atomic import atomic_write_bytes
 
 __all__ = ['EngineBuildError', 'PRECISIONS', 'TensorRTBackend', 'build_engine',
            'check_onnx_precision', 'check_profile_shape', 'import_tensorrt',

@@ -1,0 +1,42 @@
+"""Atomic file output: every file the tools write (ONNX graphs, engines, timing caches,
+manifests) appears under its final name only when complete.
+
+A temporary file beside the target (same filesystem, so ``os.replace`` is atomic) is
+written and renamed at the end; on any failure it is removed, and an older file under
+the final name is left as it was. Readers never see a truncated file that looks finished
+(an interrupted export or engine build, a full disk).
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+__all__ = ['atomic_path', 'atomic_write_bytes']
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it to ``path`` when the block
+    ends without an exception, delete it otherwise."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(path: str | Path, data: bytes | bytearray | memoryview) -> Path:
+    """Write ``data`` to ``path`` atomically (flushed to disk before the rename)."""
+    with atomic_path(path) as tmp, open(tmp, 'wb') as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    return Path(path)
