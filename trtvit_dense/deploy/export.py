@@ -71,16 +71,19 @@ def check_signature(expected: dict, found: dict | None, source: str) -> None:
 
 
 def build_exportable(model: nn.Module, deploy_cfg: DeployConfig) -> nn.Module:
-    """Wrap a built model (weights loaded) for export. The model is deep-copied and its
-    TRT-ViT blocks are switched to deploy form (BN folded into convs)."""
+    """Wrap a built model (weights loaded) for export. The wrapper holds its own copy of
+    the model, whose TRT-ViT blocks are then switched to deploy form (BN folded into
+    convs); the caller's model is left as it was."""
     from ..models.backbones.trt_vit import switch_to_deploy
-    model = switch_to_deploy(copy.deepcopy(model).eval())
     if deploy_cfg.task == 'detection':
         from .rewrite.detection import ExportableDetector
-        return ExportableDetector(model, pre_top_k=deploy_cfg.post_processing['pre_top_k'])
-    from .rewrite.segmentation import ExportableSegmentor
-    return ExportableSegmentor(model, with_logits=bool(
-        deploy_cfg.onnx_config.get('with_logits', False)))
+        wrapper = ExportableDetector(
+            model, pre_top_k=deploy_cfg.post_processing['pre_top_k'])
+    else:
+        from .rewrite.segmentation import ExportableSegmentor
+        wrapper = ExportableSegmentor(model, with_logits=bool(
+            deploy_cfg.onnx_config.get('with_logits', False)))
+    return switch_to_deploy(wrapper)
 
 
 def export_onnx(module: nn.Module, deploy_cfg: DeployConfig, onnx_path: str | Path,

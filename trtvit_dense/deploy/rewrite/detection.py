@@ -26,6 +26,7 @@ candidates above ``score_thr`` before NMS, where mmdet keeps all of them.
 """
 from __future__ import annotations
 
+import copy
 from typing import Sequence
 
 import numpy as np
@@ -63,7 +64,7 @@ def _drop_small(boxes: Tensor, scores: Tensor, cfg) -> Tensor:
 
 
 class ExportableDetector(nn.Module):
-    """A built mmdet RetinaNet or Mask/Faster R-CNN as one traceable function."""
+    """A built mmdet RetinaNet or Mask/Faster R-CNN (copied) as one traceable function."""
 
     task = 'detection'
 
@@ -73,7 +74,7 @@ class ExportableDetector(nn.Module):
         if kind not in SUPPORTED_DETECTORS:
             raise TypeError(f'cannot export detector {kind}: supported are '
                             f'{", ".join(SUPPORTED_DETECTORS)}')
-        self.model = model.eval()
+        self.model = copy.deepcopy(model).eval()  # the caller's model stays as it was
         self.kind = kind
         self.pre_top_k = int(pre_top_k)
         if kind == 'RetinaNet':
@@ -116,71 +117,58 @@ class ExportableDetector(nn.Module):
             outs += (self._masks(feats, boxes, labels),)
         return outs
 
-    # -- single stage -----------------------------------------------------------
-    def _retina_candidates(self, feats, hw):
-        head = self.model.bbox_head
+    # -- dense heads (RetinaNet, RPN) ---------------------------------------------
+    def _dense_candidates(self, head, feats, hw, score_thr: float | None):
+        """mmdet's dense-head ``_predict_by_feat_single`` up to NMS, for a sigmoid
+        anchor head: per level, the (anchor, class) pairs with score > ``score_thr``
+        (None: all, as RPN), the ``nms_pre`` best of them (filter_scores_and_topk),
+        decoded and clipped; empty boxes are dropped (``min_bbox_size``).
+
+        Returns boxes [B, N, 4], scores [B, N], class ids [B, N], level ids [B, N].
+        """
         cfg = head.test_cfg
         cls_scores, bbox_preds = head(feats)
         num_classes = head.cls_out_channels
         nms_pre = cfg.get('nms_pre', -1)
-        all_boxes, all_scores, all_labels = [], [], []
+        levels = []
         for lvl, (cls, reg) in enumerate(zip(cls_scores, bbox_preds)):
             anchors = grid_anchors(head.prior_generator.base_anchors[lvl], cls,
                                    head.prior_generator.strides[lvl])
             b = cls.shape[0]
             scores = cls.permute(0, 2, 3, 1).reshape(b, -1).sigmoid()
             deltas = reg.permute(0, 2, 3, 1).reshape(b, -1, 4)
-            # mmdet: keep (anchor, class) pairs with score > score_thr, then the
-            # nms_pre best of them (filter_scores_and_topk)
-            scores = torch.where(scores > cfg.get('score_thr', 0), scores,
-                                 torch.full_like(scores, INVALID_SCORE))
+            if score_thr is not None:
+                scores = torch.where(scores > score_thr, scores,
+                                     torch.full_like(scores, INVALID_SCORE))
             if nms_pre > 0:
                 scores, idx = topk_padded(scores, nms_pre, INVALID_SCORE)
+                # padded picks (idx past the end) and filtered ones read anchor 0;
+                # their score is invalid, so they never survive NMS
+                idx = torch.where(scores > INVALID_SCORE, idx, torch.zeros_like(idx))
             else:
                 idx = torch.arange(scores.shape[1], device=scores.device).expand_as(scores)
-            # padded picks (idx past the end) point at anchor 0; their score is invalid
-            n = scores.new_zeros(()).long() + deltas.shape[1] * num_classes
-            idx = torch.where(idx < n, idx, torch.zeros_like(idx))
             anchor_idx = idx // num_classes
             boxes = delta2bbox(anchors[anchor_idx],
                                deltas.gather(1, anchor_idx[..., None].expand(-1, -1, 4)),
                                *self.coder[:2], hw, self.coder[2])
-            all_boxes.append(boxes)
-            all_scores.append(scores)
-            all_labels.append(idx % num_classes)
-        boxes = torch.cat(all_boxes, 1)
-        return boxes, _drop_small(boxes, torch.cat(all_scores, 1), cfg), \
-            torch.cat(all_labels, 1)
+            levels.append((boxes, scores, idx % num_classes, torch.full_like(idx, lvl)))
+        boxes, scores, labels, level_ids = (torch.cat(t, 1) for t in zip(*levels))
+        return boxes, _drop_small(boxes, scores, cfg), labels, level_ids
+
+    def _retina_candidates(self, feats, hw):
+        head = self.model.bbox_head
+        boxes, scores, labels, _ = self._dense_candidates(
+            head, feats, hw, score_thr=head.test_cfg.get('score_thr', 0))
+        return boxes, scores, labels
 
     # -- two stage ---------------------------------------------------------------
     def _proposals(self, feats, hw):
-        head = self.model.rpn_head
-        cfg = head.test_cfg
-        cls_scores, bbox_preds = head(feats)
-        nms_pre = cfg.get('nms_pre', -1)
-        all_boxes, all_scores, all_levels = [], [], []
-        for lvl, (cls, reg) in enumerate(zip(cls_scores, bbox_preds)):
-            anchors = grid_anchors(head.prior_generator.base_anchors[lvl], cls,
-                                   head.prior_generator.strides[lvl])
-            b = cls.shape[0]
-            scores = cls.permute(0, 2, 3, 1).reshape(b, -1).sigmoid()
-            deltas = reg.permute(0, 2, 3, 1).reshape(b, -1, 4)
-            if nms_pre > 0:
-                scores, idx = topk_padded(scores, nms_pre, INVALID_SCORE)
-                # padded picks select a zero delta of anchor 0; their score is invalid
-                idx = torch.where(scores > INVALID_SCORE, idx, torch.zeros_like(idx))
-                deltas = deltas.gather(1, idx[..., None].expand(-1, -1, 4))
-                anchors = anchors[idx]
-            else:
-                anchors = anchors[None].expand(b, -1, 4)
-            all_boxes.append(delta2bbox(anchors, deltas, *self.coder[:2], hw,
-                                        self.coder[2]))
-            all_scores.append(scores)
-            all_levels.append(torch.full_like(scores, lvl).long())
-        boxes = torch.cat(all_boxes, 1)
-        scores = _drop_small(boxes, torch.cat(all_scores, 1), cfg)
-        kept, order = batched_nms_keep(boxes, scores, torch.cat(all_levels, 1),
-                                       cfg.nms.iou_threshold, cfg.max_per_img)
+        """RPN proposals: mmdet runs NMS per FPN level (level ids as classes)."""
+        cfg = self.model.rpn_head.test_cfg
+        boxes, scores, _, levels = self._dense_candidates(self.model.rpn_head, feats, hw,
+                                                          score_thr=None)
+        kept, order = batched_nms_keep(boxes, scores, levels, cfg.nms.iou_threshold,
+                                       cfg.max_per_img)
         return gather_rows(boxes, order, cfg.max_per_img), kept > INVALID_SCORE
 
     def _roi_features(self, extractor, feats, boxes: Tensor) -> Tensor:
