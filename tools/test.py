@@ -1,22 +1,15 @@
 #!/usr/bin/env python
-"""Evaluate a checkpoint on the test split of an mmdet or mmseg config (box/mask mAP,
-mIoU); flags as mmdet/mmseg."""
+"""Evaluate a checkpoint, or a model deployed by tools/deploy.py (.onnx, .engine), on
+the test split of an mmdet or mmseg config (box/mask mAP, mIoU); flags as mmdet/mmseg."""
 import argparse
 import sys
 
 from trtvit_dense.apis import ConfigError, load_config, prepare_test_config, test
 from trtvit_dense.apis.cli import add_runner_arguments, parse_runner_args
 from trtvit_dense.deploy import BackendUnavailable, DeployConfigError, ShapeError
+from trtvit_dense.deploy.backends import backend_of
 from trtvit_dense.deploy.export import SignatureMismatch
 from trtvit_dense.deploy.pipeline import PROVIDERS
-
-
-def backend_of(model_file: str) -> str:
-    if model_file.endswith('.onnx'):
-        return 'onnxruntime'
-    if model_file.endswith(('.engine', '.plan', '.trt')):
-        return 'tensorrt'
-    return 'pytorch'
 
 
 def parse_args(argv=None):

@@ -175,18 +175,20 @@ def deployed_model_config(cfg: Config, model_file: str, backend: str,
                           backend_args: Optional[Dict] = None) -> Config:
     """``cfg`` with its model replaced by the deployed ``model_file`` (an ONNX file for
     onnxruntime, an engine for tensorrt) run by ``trtvit_dense.deploy.DeployedModel``."""
+    from ..deploy.backends import MODEL_SUFFIXES
+    from ..deploy.config import SCOPE_TASKS
     from ..deploy.model import DeployedModel  # noqa: F401  (registers it)
-    suffixes = {'onnxruntime': ('.onnx', ), 'tensorrt': ('.engine', '.plan', '.trt')}
-    if backend not in suffixes:
+    suffixes = MODEL_SUFFIXES.get(backend)
+    if suffixes is None:
         raise ConfigError(f'--backend must be pytorch, onnxruntime or tensorrt, got {backend!r}')
-    if not model_file.endswith(suffixes[backend]):
-        raise ConfigError(f'--backend {backend} runs {"/".join(suffixes[backend])} files, '
+    if not model_file.endswith(suffixes):
+        raise ConfigError(f'--backend {backend} runs {"/".join(suffixes)} files, '
                           f'got {model_file!r}')
     cfg = cfg.copy()
     original = cfg.model.to_dict()
     cfg.model = dict(type='DeployedModel', model_file=model_file, backend=backend,
                      model_cfg=original, backend_args=backend_args or {},
-                     task={'mmdet': 'detection', 'mmseg': 'segmentation'}[task_of(cfg)],
+                     task=SCOPE_TASKS[task_of(cfg)],
                      data_preprocessor=original.get('data_preprocessor'))
     cfg.load_from = None
     return cfg

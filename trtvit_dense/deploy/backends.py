@@ -23,9 +23,18 @@ import numpy as np
 import torch
 
 __all__ = ['Backend', 'BackendUnavailable', 'ORTBackend', 'TorchBackend', 'build_backend',
-           'BACKENDS']
+           'BACKENDS', 'MODEL_SUFFIXES', 'backend_of']
 
 BACKENDS = ('pytorch', 'onnxruntime', 'tensorrt')
+# the deployed-model files each backend runs
+MODEL_SUFFIXES = {'onnxruntime': ('.onnx', ), 'tensorrt': ('.engine', '.plan', '.trt')}
+
+
+def backend_of(model_file: str | Path) -> str:
+    """The backend that runs ``model_file``, from its suffix ('pytorch' for anything
+    else, i.e. a checkpoint)."""
+    suffix = Path(model_file).suffix
+    return next((b for b, s in MODEL_SUFFIXES.items() if suffix in s), 'pytorch')
 
 
 class BackendUnavailable(RuntimeError):

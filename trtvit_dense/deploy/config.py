@@ -21,9 +21,12 @@ from typing import Any, Sequence
 
 from mmengine.config import Config
 
-__all__ = ['DeployConfig', 'DeployConfigError', 'ShapeError', 'load_deploy_config']
+__all__ = ['DeployConfig', 'DeployConfigError', 'ShapeError', 'load_deploy_config',
+           'SCOPE_TASKS']
 
 TASKS = ('detection', 'segmentation')
+# a model config's default_scope -> the deploy task
+SCOPE_TASKS = {'mmdet': 'detection', 'mmseg': 'segmentation'}
 MIN_OPSET = 17  # LayerNormalization is a single ONNX node from opset 17
 DEFAULT_ONNX = dict(opset_version=17, input_name='input', with_logits=False)
 DEFAULT_POST = dict(pre_top_k=3000)

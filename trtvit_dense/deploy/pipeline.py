@@ -15,15 +15,14 @@ from mmengine.registry import init_default_scope
 
 from ..registry import MODELS
 from .backends import ORTBackend, TorchBackend
-from .config import DeployConfig, load_deploy_config
+from .config import SCOPE_TASKS, DeployConfig, load_deploy_config
 from .export import build_exportable, export_onnx, model_signature
 from .model import MANIFEST_NAME
 from .verify import Tolerances, VerifyRow, load_images, make_inputs, verify_backend
 
 __all__ = ['DeployError', 'CheckpointMismatch', 'DeployResult', 'load_model',
-           'dataset_image_paths', 'deploy', 'SCOPE_TASKS', 'PROVIDERS']
+           'dataset_image_paths', 'deploy', 'PROVIDERS']
 
-SCOPE_TASKS = {'mmdet': 'detection', 'mmseg': 'segmentation'}
 PROVIDERS = {'cpu': ('CPUExecutionProvider',),
              'cuda': ('CUDAExecutionProvider', 'CPUExecutionProvider')}
 logger = logging.getLogger(__name__)
@@ -39,6 +38,7 @@ class CheckpointMismatch(DeployError):
 
 @dataclass
 class DeployResult:
+    task: str
     onnx: Path
     files: dict[str, Path] = field(default_factory=dict)
     export: dict = field(default_factory=dict)
@@ -139,7 +139,7 @@ def deploy(config: str | Path, checkpoint: str | Path | None, deploy_config: str
     model = load_model(cfg, checkpoint)
     exportable = build_exportable(model, dcfg)
     signature = model_signature(cfg.model, task)
-    result = DeployResult(onnx=work_dir / 'end2end.onnx')
+    result = DeployResult(task=task, onnx=work_dir / 'end2end.onnx')
     result.export = export_onnx(exportable, dcfg, result.onnx, signature=signature)
     result.files['onnx'] = result.onnx
     result.lint = _lint(result.onnx, strict=backend == 'tensorrt')
