@@ -61,8 +61,7 @@ def main(argv=None):
     if not result.verify:
         print('verification skipped (--no-verify)')
         return
-    task = result.manifest and __import__('json').loads(result.manifest.read_text())['task']
-    print(format_table(task, result.verify, args.backend))
+    print(format_table(result.task, result.verify, args.backend))
     if not result.passed:
         sys.exit('error: verification against PyTorch failed (see the table)')
     print('verification passed at all shapes')

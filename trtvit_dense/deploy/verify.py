@@ -119,21 +119,24 @@ def compare_detections(ref: dict, out: dict, tol: Tolerances = Tolerances()) -> 
         extra += abs(int(ov.sum()) - int(rv.sum()))
         r_boxes, o_boxes = ref['dets'][i, rv, :4], out['dets'][i, ov, :4]
         r_lab, o_lab = ref['labels'][i, rv], out['labels'][i, ov]
+        r_scores = ref['dets'][i, rv, 4]
+        if 'masks' in ref:
+            r_masks, o_masks = ref['masks'][i, rv], out['masks'][i, ov]
         total += len(r_boxes)
         if not len(r_boxes) or not len(o_boxes):
             continue
         iou = _iou(r_boxes, o_boxes)
         iou[r_lab[:, None] != o_lab[None, :]] = -1
         used = np.zeros(len(o_boxes), bool)
-        for j in np.argsort(-ref['dets'][i, rv, 4], kind='stable'):
+        for j in np.argsort(-r_scores, kind='stable'):
             cand = np.where(~used & (iou[j] > tol.box_iou))[0]
             if len(cand):
                 k = cand[np.argmax(iou[j, cand])]
                 used[k] = True
                 matched += 1
                 if 'masks' in ref:
-                    mask_errs.append(np.abs(ref['masks'][i, rv][j].astype(np.float64)
-                                            - out['masks'][i, ov][k]).max())
+                    mask_errs.append(np.abs(r_masks[j].astype(np.float64)
+                                            - o_masks[k]).max())
     metrics = dict(ref_boxes=total, matched=matched,
                    match_ratio=matched / total if total else 1.0, count_diff=extra)
     if 'masks' in ref:
