@@ -147,19 +147,28 @@ def test_bad_deploy_arguments(deploy_cfg, args, match, tmp_path, monkeypatch):
     assert not (tmp_path / 'w').exists() or not any((tmp_path / 'w').iterdir())
 
 
-def test_onnx_of_another_model_is_refused_by_test_tool(exported_mask_rcnn, tmp_path):
+def data_cfg_options(case, toy_data) -> list[str]:
+    """--cfg-options pointing the test split at the session's toy data (a fresh clone
+    has no data/ folder)."""
+    return ['--cfg-options'] + [f'{k}={v}' for k, v in toy_data_options(case, toy_data).items()
+                                if k != 'model.test_cfg.rcnn.score_thr']
+
+
+def test_onnx_of_another_model_is_refused_by_test_tool(exported_mask_rcnn, toy_data,
+                                                       tmp_path):
     with pytest.raises(SystemExit) as e:
         test_tool.main([str(ROOT / CASES['retinanet'][0]), str(exported_mask_rcnn),
-                        '--work-dir', str(tmp_path)])
+                        '--work-dir', str(tmp_path)] + data_cfg_options('retinanet', toy_data))
     msg = str(e.value.code)
     assert 'was exported from a different model' in msg and "model_type: config has " \
         "'RetinaNet'" in msg
 
 
-def test_test_tool_checks_backend_and_suffix(exported_mask_rcnn, tmp_path):
+def test_test_tool_checks_backend_and_suffix(exported_mask_rcnn, toy_data, tmp_path):
     with pytest.raises(SystemExit) as e:
         test_tool.main([str(ROOT / CASES['mask_rcnn'][0]), str(exported_mask_rcnn),
-                        '--backend', 'tensorrt', '--work-dir', str(tmp_path)])
+                        '--backend', 'tensorrt', '--work-dir', str(tmp_path)]
+                       + data_cfg_options('mask_rcnn', toy_data))
     assert '--backend tensorrt runs .engine/.plan/.trt files' in str(e.value.code)
 
 
