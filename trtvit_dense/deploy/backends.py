@@ -51,6 +51,13 @@ class Backend:
     def __call__(self, x: np.ndarray) -> dict[str, np.ndarray]:
         raise NotImplementedError
 
+    def compute_seconds(self, x: np.ndarray) -> float | None:
+        """Run once for timing. Returns the device time of the model alone where the
+        backend measures it (TensorRT: CUDA events), else None: the caller times the
+        call on the host (CPU backends compute synchronously)."""
+        self(x)
+        return None
+
     @staticmethod
     def _as_input(x) -> np.ndarray:
         if isinstance(x, torch.Tensor):

@@ -20,7 +20,8 @@ from .backends import build_backend
 from .config import from_dict
 from .export import DEPLOY_METADATA_KEY, check_signature, model_signature, read_signature
 
-__all__ = ['DeployedModel', 'read_deploy_metadata', 'MANIFEST_NAME']
+__all__ = ['DeployedModel', 'attach_predictions', 'mask_threshold', 'read_deploy_metadata',
+           'MANIFEST_NAME']
 
 MANIFEST_NAME = 'manifest.json'
 
@@ -44,6 +45,32 @@ def read_deploy_metadata(model_file: str | Path) -> tuple[dict | None, dict | No
     return data.get('signature'), data.get('deploy_config')
 
 
+def mask_threshold(model_cfg: dict) -> float:
+    """``model.test_cfg.rcnn.mask_thr_binary`` of a model config (mmdet's default 0.5)."""
+    rcnn = (model_cfg.get('test_cfg') or {}).get('rcnn') or {}
+    return float(rcnn.get('mask_thr_binary', 0.5))
+
+
+def attach_predictions(task: str, outputs: dict, data_samples: list,
+                       mask_thr_binary: float = 0.5) -> list:
+    """The host-side post-processing of a backend's outputs for one batch: set
+    ``pred_instances`` (detection: boxes rescaled, masks pasted) or ``pred_sem_seg``
+    (segmentation: resized to the original image) on ``data_samples``, in place."""
+    metas = [s.metainfo for s in data_samples]
+    if task == 'detection':
+        from .rewrite.detection import postprocess_detection
+        for sample, inst in zip(data_samples, postprocess_detection(
+                outputs, metas, mask_thr_binary=mask_thr_binary)):
+            sample.pred_instances = inst
+    else:
+        from .rewrite.segmentation import postprocess_segmentation
+        for sample, pred in zip(data_samples, postprocess_segmentation(outputs, metas)):
+            sample.pred_sem_seg = pred.pred_sem_seg
+            if 'seg_logits' in pred:
+                sample.seg_logits = pred.seg_logits
+    return data_samples
+
+
 @MODELS.register_module()
 class DeployedModel(BaseModel):
     """Runs ``model_file`` on ``backend`` ('onnxruntime' or 'tensorrt') for the model
@@ -59,9 +86,7 @@ class DeployedModel(BaseModel):
         self.deploy_cfg = from_dict(deploy, path=str(model_file)) if deploy else None
         self.task = task
         self.backend = build_backend(backend, model_file, **(backend_args or {}))
-        test_cfg = model_cfg.get('test_cfg') or {}
-        rcnn = test_cfg.get('rcnn') or {}
-        self.mask_thr_binary = float(rcnn.get('mask_thr_binary', 0.5))
+        self.mask_thr_binary = mask_threshold(model_cfg)
         # keeps BaseModel's device bookkeeping happy; the backend owns the weights
         self._dummy = torch.nn.Parameter(torch.zeros(0), requires_grad=False)
 
@@ -76,18 +101,7 @@ class DeployedModel(BaseModel):
         if self.deploy_cfg is not None:
             self.deploy_cfg.check_shape(inputs.shape)
         outputs = self.backend(inputs.float().cpu().numpy())
-        metas = [s.metainfo for s in data_samples]
-        if self.task == 'detection':
-            from .rewrite.detection import postprocess_detection
-            for sample, inst in zip(data_samples, postprocess_detection(
-                    outputs, metas, mask_thr_binary=self.mask_thr_binary)):
-                sample.pred_instances = inst
-        else:
-            from .rewrite.segmentation import postprocess_segmentation
-            for sample, pred in zip(data_samples, postprocess_segmentation(outputs, metas)):
-                sample.pred_sem_seg = pred.pred_sem_seg
-                if 'seg_logits' in pred:
-                    sample.seg_logits = pred.seg_logits
+        attach_predictions(self.task, outputs, data_samples, self.mask_thr_binary)
         return data_samples
 
     def test_step(self, data):

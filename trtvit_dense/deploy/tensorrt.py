@@ -394,6 +394,15 @@ class TensorRTBackend(Backend):
 
     @torch.no_grad()
     def __call__(self, x) -> dict[str, np.ndarray]:
+        return self._execute(x)[0]
+
+    def compute_seconds(self, x) -> float:
+        """GPU time of the engine alone (CUDA events around ``execute_async_v3``, no
+        host<->device copies), as trtexec's "GPU Compute Time"."""
+        return self._execute(x, timed=True)[1]
+
+    @torch.no_grad()
+    def _execute(self, x, timed: bool = False) -> tuple[dict[str, np.ndarray], float | None]:
         x = self._as_input(x)
         check_profile_shape(x.shape, self.min_shape, self.max_shape, self.input_name,
                             source=str(self.path))
@@ -411,13 +420,19 @@ class TensorRTBackend(Backend):
             outputs[name] = torch.empty(shape, dtype=self.dtypes[name], device='cuda')
             self.context.set_tensor_address(name, outputs[name].data_ptr())
         stream = torch.cuda.current_stream()
+        if timed:
+            start, end = (torch.cuda.Event(enable_timing=True) for _ in range(2))
+            start.record(stream)
         if not self.context.execute_async_v3(stream.cuda_stream):
             raise RuntimeError(f'TensorRT failed to run {self.path} on input shape '
                                f'{format_shape(inp.shape)}')
+        if timed:
+            end.record(stream)
         stream.synchronize()
+        seconds = start.elapsed_time(end) / 1e3 if timed else None
         result = {}
         for name, out in outputs.items():
             if out.dtype in (torch.float16, torch.bfloat16):
                 out = out.float()
             result[name] = out.cpu().numpy()
-        return result
+        return result, seconds

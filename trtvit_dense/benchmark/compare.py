@@ -1,0 +1,76 @@
+"""Backbone comparison: TRT-ViT a-d against the ResNet-50 baseline under the same
+detector/segmentor, backend and precision (``tools/benchmark.py --compare``)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from .report import primary_metric
+from .runner import ROOT, ModelSpec
+
+__all__ = ['FAMILIES', 'BACKBONES', 'BASELINE', 'compare_specs', 'compare_table']
+
+# task family -> config path pattern ({} is the backbone tag)
+FAMILIES = {
+    'mask_rcnn': 'configs/mask_rcnn/mask-rcnn_{}_fpn_1x_coco.py',
+    'retinanet': 'configs/retinanet/retinanet_{}_fpn_1x_coco.py',
+    'upernet': 'configs/upernet/upernet_{}_4xb4-160k_ade20k-512x512.py',
+}
+BACKBONES = ('trtvit-a', 'trtvit-b', 'trtvit-c', 'trtvit-d', 'r50')
+BASELINE = 'r50'
+
+
+def compare_specs(family: str, backbones: Sequence[str] = BACKBONES,
+                  checkpoint_dir: str | Path | None = None) -> list[ModelSpec]:
+    """One spec per backbone of ``family``: the checkpoint ``<config stem>.pth`` from
+    ``checkpoint_dir`` when it exists, else seeded random weights (latency only)."""
+    if family not in FAMILIES:
+        raise ValueError(f'--compare takes one of {sorted(FAMILIES)}, got {family!r}')
+    bad = [b for b in backbones if b not in BACKBONES]
+    if bad:
+        raise ValueError(f'unknown backbones {bad}; choose from {BACKBONES}')
+    if BASELINE not in backbones:
+        backbones = (*backbones, BASELINE)
+    specs = []
+    for tag in backbones:
+        config = ROOT / FAMILIES[family].format(tag)
+        ckpt = Path(checkpoint_dir) / f'{config.stem}.pth' if checkpoint_dir else None
+        specs.append(ModelSpec(str(config), str(ckpt) if ckpt and ckpt.is_file() else None))
+    return specs
+
+
+def compare_table(rows: Sequence[dict], baseline_backbone: str = 'ResNet50') -> str:
+    """Markdown: per task, backend and precision, each TRT-ViT row's latency ratio to
+    the R50 row (end to end and compute, mean at the opt shape; < 1 is faster) next to
+    its accuracy difference in points."""
+    head = ['task', 'backend', 'prec', 'backbone', 'e2e ms', 'R50 e2e ms', 'e2e ratio',
+            'compute ratio', 'metric', 'accuracy', 'R50 accuracy', 'difference', 'weights']
+    lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+    groups: dict = {}
+    for r in rows:
+        groups.setdefault((r['task'], _family(r), r['backend'], r['precision']), []).append(r)
+    for (task, family, backend, prec), group in groups.items():
+        base = next((r for r in group if r['backbone'] == baseline_backbone), None)
+        if base is None:
+            continue
+        for r in group:
+            if r is base:
+                continue
+            metric, acc = primary_metric(r)
+            _, base_acc = primary_metric(base)
+            diff = acc - base_acc if acc is not None and base_acc is not None else None
+            cells = [family, backend, prec, r['backbone'], f"{r['e2e_opt']['mean_ms']:.0f}",
+                     f"{base['e2e_opt']['mean_ms']:.0f}",
+                     f"{r['e2e_opt']['mean_ms'] / base['e2e_opt']['mean_ms']:.2f}",
+                     f"{r['compute_opt']['mean_ms'] / base['compute_opt']['mean_ms']:.2f}",
+                     metric, '-' if acc is None else f'{acc:.1f}',
+                     '-' if base_acc is None else f'{base_acc:.1f}',
+                     '-' if diff is None else f'{diff:+.1f}', r['weights']]
+            lines.append('| ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
+def _family(row: dict) -> str:
+    stem = Path(row['config']).stem
+    return next((f for f, pattern in FAMILIES.items()
+                 if stem.startswith(Path(pattern).stem.split('{}')[0])), stem)
