@@ -47,6 +47,8 @@ class Backend:
     name = 'base'
     input_name = 'input'
     output_names: tuple[str, ...] = ()
+    # images have 3 channels; None accepts any [B, C, H, W] (block benchmarks)
+    channels: int | None = 3
 
     def __call__(self, x: np.ndarray) -> dict[str, np.ndarray]:
         raise NotImplementedError
@@ -58,13 +60,13 @@ class Backend:
         self(x)
         return None
 
-    @staticmethod
-    def _as_input(x) -> np.ndarray:
+    def _as_input(self, x) -> np.ndarray:
         if isinstance(x, torch.Tensor):
             x = x.detach().cpu().numpy()
         x = np.ascontiguousarray(x, dtype=np.float32)
-        if x.ndim != 4 or x.shape[1] != 3:
-            raise ValueError(f'input must be [B, 3, H, W], got shape {list(x.shape)}')
+        if x.ndim != 4 or (self.channels is not None and x.shape[1] != self.channels):
+            raise ValueError(f'input must be [B, {self.channels or "C"}, H, W], got shape '
+                             f'{list(x.shape)}')
         return x
 
 
