@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from trtvit_dense.apis.cli import parse_size
 from trtvit_dense.deploy.fp16 import FP32_OPS, RUNTIMES, convert_to_fp16, fp16_report
 from trtvit_dense.models import TRTViT
 from trtvit_dense.models.backbones.trt_vit import MixBlockC
@@ -99,16 +100,6 @@ def format_rows(rows: Sequence[dict]) -> str:
                      f'{r["scale"]:>8.3g} {r["rel"]:>9.2e} {r["rel_mean"]:>9.2e} '
                      f'{r["nonfinite"]:>9d}')
     return '\n'.join(lines)
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    try:
-        h, w = (int(v) for v in text.lower().split('x'))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'size {text!r} is not HxW, e.g. 320x480')
-    if h < 32 or w < 32:
-        raise argparse.ArgumentTypeError(f'size {text!r} is below the 32x32 minimum')
-    return h, w
 
 
 def parse_args() -> argparse.Namespace:

@@ -5,17 +5,8 @@ import logging
 
 from mmengine.logging import MMLogger
 
+from trtvit_dense.apis.cli import parse_size
 from trtvit_dense.models.complexity import format_variant_table, variant_table
-
-
-def parse_size(text: str):
-    try:
-        h, w = (int(v) for v in text.lower().split('x'))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'size {text!r} is not HxW, e.g. 800x1344')
-    if h < 32 or w < 32:
-        raise argparse.ArgumentTypeError(f'size {text!r} is below the 32x32 minimum')
-    return h, w
 
 
 def parse_args():

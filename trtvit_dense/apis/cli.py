@@ -1,11 +1,11 @@
-"""Command-line arguments shared by the train and test tools (mmdet/mmseg names)."""
+"""Command-line arguments shared by the tools (mmdet/mmseg names where they exist)."""
 import argparse
 import os
 from typing import List, Optional
 
 from mmengine.config import DictAction
 
-__all__ = ['add_runner_arguments', 'parse_runner_args']
+__all__ = ['add_runner_arguments', 'parse_runner_args', 'parse_size']
 
 
 def add_runner_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,3 +23,14 @@ def parse_runner_args(parser: argparse.ArgumentParser,
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
+
+
+def parse_size(text: str) -> tuple:
+    """``argparse`` type for an input size ``HxW`` (e.g. ``800x1344``), both >= 32."""
+    try:
+        h, w = (int(v) for v in text.lower().split('x'))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'size {text!r} is not HxW, e.g. 800x1344')
+    if h < 32 or w < 32:
+        raise argparse.ArgumentTypeError(f'size {text!r} is below the 32x32 minimum')
+    return h, w

@@ -249,7 +249,7 @@ def plot_density(result: dict, path: str | Path) -> Path:
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    from ..utils.atomic import atomic_path
+    from .report import save_png
     sizes = sorted({tuple(r['input_hw']) for r in result['rows']})
     fig, axes = plt.subplots(2, len(sizes), figsize=(6.5 * len(sizes), 7), squeeze=False)
     width = 0.27
@@ -271,9 +271,4 @@ def plot_density(result: dict, path: str | Path) -> Path:
             ax.set_title(f"{result['backend']} @ {hw[0]}x{hw[1]}: {label}")
             ax.grid(alpha=0.3, axis='y')
             ax.legend(fontsize=7)
-    fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format='png')
-    plt.close(fig)
-    return path
+    return save_png(fig, path)

@@ -17,7 +17,7 @@ from ..utils.atomic import atomic_path, atomic_write_bytes
 
 __all__ = ['ROW_KEYS', 'STAT_KEYS', 'ACCURACY_KEYS', 'REPORT_VERSION', 'primary_metric',
            'pareto_front', 'flatten_row', 'format_markdown', 'write_reports', 'plot_pareto',
-           'validate_row', 'add_speedups']
+           'validate_row', 'add_speedups', 'save_png']
 
 REPORT_VERSION = 1
 STAT_KEYS = ('count', 'mean_ms', 'median_ms', 'p90_ms', 'p95_ms', 'p99_ms', 'min_ms',
@@ -170,6 +170,12 @@ def plot_pareto(rows: Sequence[dict], path: str | Path) -> Path:
         ax.plot([p[0] for p in fp], [p[1] for p in fp], 'C3--', lw=1, label='Pareto front')
         ax.legend(loc='lower right', fontsize=8)
         ax.grid(alpha=0.3)
+    return save_png(fig, path)
+
+
+def save_png(fig, path: str | Path) -> Path:
+    """Lay out, write atomically and close a matplotlib figure."""
+    import matplotlib.pyplot as plt
     fig.tight_layout()
     path = Path(path)
     with atomic_path(path) as tmp:
