@@ -33,6 +33,7 @@ setup(
         'onnxruntime>=1.20',
         'pycocotools>=2.0.8',
         'matplotlib>=3.8',
+        'tqdm>=4.60',
     ],
     extras_require={'tests': ['pytest>=8']},
     license='Apache-2.0',

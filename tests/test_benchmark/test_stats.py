@@ -118,3 +118,24 @@ def test_time_loop_reports_progress():
 def test_timing_settings_validation(kwargs, match):
     with pytest.raises(ValueError, match=match):
         TimingSettings(**kwargs)
+
+
+def test_time_interleaved_alternates_and_separates_the_samples():
+    from trtvit_dense.benchmark.stats import time_interleaved
+    clock = FakeClock()
+    order = []
+
+    def timed(name, seconds):
+        work = clock.work(seconds)
+
+        def fn():
+            order.append(name)
+            work()
+        return fn
+
+    fast, slow = time_interleaved(
+        [timed('a', 0.1), timed('b', 0.3)],
+        TimingSettings(warmup_s=0, warmup_iters=1, iters=3), clock=clock)
+    assert order == ['a', 'b'] + ['a', 'b'] * 3  # warm-up each, then alternate
+    assert (fast.count, slow.count) == (3, 3)
+    assert fast.median_ms == pytest.approx(100) and slow.median_ms == pytest.approx(300)

@@ -39,7 +39,7 @@ from ..deploy.model import MANIFEST_NAME, read_deploy_metadata
 from ..registry import MODELS
 from .cache import ResultCache, cache_key
 from .pipeline import STAGES, InferencePipeline, StageTimes
-from .stats import TimingSettings, summarize, time_loop
+from .stats import TimingSettings, summarize, time_interleaved, time_loop
 
 __all__ = ['BenchmarkError', 'ModelSpec', 'BenchmarkOptions', 'DEFAULT_DEPLOY_CONFIGS',
            'plan_rows', 'run_benchmark', 'benchmark_environment', 'accuracy_points',
@@ -492,29 +492,28 @@ class Benchmark:
             deploy=deploy_info, speedup_e2e=None, speedup_compute=None, environment=env)
         if self.options.with_static and row.backend != 'pytorch' and not is_deployed:
             result['static'] = self.static_row(row, cfg, dcfg, timing_key, first_image,
-                                               compute)
+                                               model_file)
         lazy.clear()
         return result
 
     def static_row(self, row: Row, cfg: Config, dcfg: DeployConfig, timing_key: dict,
-                   first_image: str, dynamic: dict) -> dict:
-        """Model compute of a static graph exported at the opt shape, for the
-        dynamic-vs-static comparison."""
-        model_file, _ = self.deployed_file(row, cfg, dcfg, static=True)
+                   first_image: str, dynamic_file: Path) -> dict:
+        """Model compute of the dynamic graph and of a static graph exported at the opt
+        shape, timed in alternation on the same input (dynamic-vs-static comparison)."""
+        static_file, _ = self.deployed_file(row, cfg, dcfg, static=True)
 
         def measure():
-            static_cfg = load_deploy_config(dcfg.path, {
-                'profile.min_shape': list(dcfg.opt_shape),
-                'profile.max_shape': list(dcfg.opt_shape)})
-            backend = self.backend(row, cfg, static_cfg, model_file)
-            return self.measure_compute(backend, self._opt_input(cfg, dcfg, first_image),
-                                        f'{row.spec.display_name} static: compute')
+            x = self._opt_input(cfg, dcfg, first_image)
+            backends = [self.backend(row, cfg, dcfg, f) for f in (dynamic_file, static_file)]
+            dyn, sta = time_interleaved([lambda b=b: b.compute_seconds(x) for b in backends],
+                                        self.options.timing, batch=x.shape[0])
+            return dict(dynamic=dyn.to_dict(), static=sta.to_dict(),
+                        dynamic_over_static=dyn.median_ms / sta.median_ms)
 
-        stats, _ = self.cache.get_or_compute(
-            'compute_static', dict(timing_key, image=first_image, static_model=file_sha256(
-                model_file)), measure)
-        return dict(compute_opt=stats, model_file=str(model_file),
-                    dynamic_over_static=dynamic['mean_ms'] / stats['mean_ms'])
+        result, _ = self.cache.get_or_compute(
+            'compute_static', dict(timing_key, image=first_image,
+                                   static_model=file_sha256(static_file)), measure)
+        return dict(result, model_file=str(static_file))
 
     def _pytorch_model(self, cfg: Config) -> torch.nn.Module:
         init_default_scope(cfg.default_scope)

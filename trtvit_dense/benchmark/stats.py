@@ -19,7 +19,8 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Callable, Sequence
 
-__all__ = ['LatencyStats', 'percentile', 'summarize', 'time_loop', 'TimingSettings']
+__all__ = ['LatencyStats', 'percentile', 'summarize', 'time_loop', 'time_interleaved',
+           'TimingSettings']
 
 PERCENTILES = (90, 95, 99)
 
@@ -109,3 +110,25 @@ def time_loop(fn: Callable[[], float | None], settings: TimingSettings = TimingS
         if progress is not None:
             progress(len(samples))
     return summarize(samples, batch, wall_s=clock() - start), samples
+
+
+def time_interleaved(fns: Sequence[Callable[[], float | None]],
+                     settings: TimingSettings = TimingSettings(), batch: int = 1,
+                     clock: Callable[[], float] = time.perf_counter) -> list[LatencyStats]:
+    """Time several functions in alternation (a, b, a, b, ...) so that drift of the
+    machine (frequency, other load) affects each the same; for A/B comparisons such as
+    a dynamic against a static graph. Each function is warmed up as in
+    :func:`time_loop`; ``throughput`` uses the function's own summed time."""
+    for fn in fns:
+        start, done = clock(), 0
+        while done < settings.warmup_iters or clock() - start < settings.warmup_s:
+            fn()
+            done += 1
+    samples: list[list[float]] = [[] for _ in fns]
+    start = clock()
+    while len(samples[0]) < settings.iters or clock() - start < settings.min_duration_s:
+        for fn, own in zip(fns, samples):
+            t0 = clock()
+            measured = fn()
+            own.append(float(measured) if measured is not None else clock() - t0)
+    return [summarize(own, batch) for own in samples]
