@@ -57,6 +57,9 @@ def parse_args(argv=None):
     parser.add_argument('--with-static', action='store_true',
                         help='also export a static graph at the opt shape and time it '
                         '(dynamic vs static)')
+    parser.add_argument('--static-iters', type=int,
+                        help='alternations of the dynamic-vs-static timing (default: '
+                        '--iters); small differences need more samples')
     parser.add_argument('--no-verify', action='store_true',
                         help='deploy without comparing against PyTorch')
     parser.add_argument('--no-cache', action='store_true',
@@ -106,7 +109,8 @@ def main(argv=None):
             timing=TimingSettings(warmup_s=args.warmup_s, warmup_iters=args.warmup_iters,
                                   iters=args.iters, min_duration_s=args.duration),
             threads=args.threads, device=args.device, verify=not args.no_verify,
-            with_static=args.with_static, cfg_options=args.cfg_options,
+            with_static=args.with_static, static_iters=args.static_iters,
+            cfg_options=args.cfg_options,
             use_cache=not args.no_cache, progress=not args.no_progress)
 
         def show(row):
@@ -128,7 +132,8 @@ def main(argv=None):
                           f"| {r['name']} | {r['backend']} | "
                           f"{r['static']['dynamic']['median_ms']:.1f} | "
                           f"{r['static']['static']['median_ms']:.1f} | "
-                          f"{r['static']['dynamic_over_static']:.3f} |" for r in static))
+                          f"{r['static']['dynamic_over_static']:.3f} |" for r in static)
+                      + '\n\ndynamic/static is the median over back-to-back pairs.')
         paths = write_reports(rows, args.work_dir, extra_md=extra.strip())
     except (BenchmarkError, DeployError, DeployConfigError, ShapeError, SignatureMismatch,
             BackendUnavailable, FileNotFoundError) as e:

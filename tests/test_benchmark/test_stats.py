@@ -133,9 +133,10 @@ def test_time_interleaved_alternates_and_separates_the_samples():
             work()
         return fn
 
-    fast, slow = time_interleaved(
+    (fast, slow), samples = time_interleaved(
         [timed('a', 0.1), timed('b', 0.3)],
         TimingSettings(warmup_s=0, warmup_iters=1, iters=3), clock=clock)
     assert order == ['a', 'b'] + ['a', 'b'] * 3  # warm-up each, then alternate
     assert (fast.count, slow.count) == (3, 3)
     assert fast.median_ms == pytest.approx(100) and slow.median_ms == pytest.approx(300)
+    assert samples == [pytest.approx([0.1] * 3), pytest.approx([0.3] * 3)]

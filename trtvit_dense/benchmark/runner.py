@@ -83,6 +83,7 @@ class BenchmarkOptions:
     device: str = 'cpu'
     verify: bool = True
     with_static: bool = False
+    static_iters: int | None = None  # alternations of the static comparison (None: iters)
     cfg_options: dict | None = None
     use_cache: bool = True
     progress: bool = True
@@ -270,14 +271,18 @@ class Benchmark:
                                 meta=dict(seed=self.options.seed, random_weights=True)), tmp)
         return path
 
-    def data_key(self, cfg: Config) -> dict:
+    def data_key(self, cfg: Config, dataset) -> dict:
+        """What the data pass depends on: the split, the images that run (their paths)
+        and the annotation file's content."""
         ds = cfg.get(f'{self.options.split}_dataloader').dataset
         ann = ds.get('ann_file') or ''
-        root = ds.get('data_root') or ''
-        ann_path = Path(root, ann) if ann else None
-        return dict(split=self.options.split, data_root=str(root), ann_file=str(ann),
-                    ann_sha=file_sha256(ann_path) if ann_path and ann_path.is_file() else None,
-                    num_images=self.options.num_images)
+        ann_path = Path(ds.get('data_root') or '', ann) if ann else None
+        n = len(dataset) if self.options.num_images is None else min(
+            self.options.num_images, len(dataset))
+        paths = '\n'.join(dataset.get_data_info(i)['img_path'] for i in range(n))
+        return dict(split=self.options.split, images=n, dataset_size=len(dataset),
+                    image_paths=cache_key(dict(paths=paths)),
+                    ann_sha=file_sha256(ann_path) if ann_path and ann_path.is_file() else None)
 
     def _progress(self, total: int, desc: str):
         if self._progress_factory is not None:
@@ -478,7 +483,7 @@ class Benchmark:
             lambda: self.measure_e2e_opt(get_backend()[1], self._opt_image(dcfg, first_image),
                                          f'{label}: e2e'))
         data, _ = self.cache.get_or_compute(
-            'data', dict(base_key, data=self.data_key(cfg)),
+            'data', dict(base_key, data=self.data_key(cfg, dataset)),
             lambda: self.measure_data(cfg, get_backend()[1], dataset, f'{label}: images'))
         result = dict(
             name=spec.display_name, task=task, config=spec.config,
@@ -505,13 +510,20 @@ class Benchmark:
         def measure():
             x = self._opt_input(cfg, dcfg, first_image)
             backends = [self.backend(row, cfg, dcfg, f) for f in (dynamic_file, static_file)]
-            dyn, sta = time_interleaved([lambda b=b: b.compute_seconds(x) for b in backends],
-                                        self.options.timing, batch=x.shape[0])
+            timing = replace(self.options.timing, iters=self.options.static_iters
+                             or self.options.timing.iters)
+            (dyn, sta), (dyn_s, sta_s) = time_interleaved(
+                [lambda b=b: b.compute_seconds(x) for b in backends], timing,
+                batch=x.shape[0])
+            # the median of the per-pair ratios: each pair ran back to back
+            ratios = sorted(d / s for d, s in zip(dyn_s, sta_s))
             return dict(dynamic=dyn.to_dict(), static=sta.to_dict(),
-                        dynamic_over_static=dyn.median_ms / sta.median_ms)
+                        dynamic_over_static=float(np.median(ratios)),
+                        pair_ratio_range=[ratios[0], ratios[-1]])
 
         result, _ = self.cache.get_or_compute(
             'compute_static', dict(timing_key, image=first_image,
+                                   static_iters=self.options.static_iters,
                                    static_model=file_sha256(static_file)), measure)
         return dict(result, model_file=str(static_file))
 

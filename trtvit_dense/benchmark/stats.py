@@ -114,11 +114,13 @@ def time_loop(fn: Callable[[], float | None], settings: TimingSettings = TimingS
 
 def time_interleaved(fns: Sequence[Callable[[], float | None]],
                      settings: TimingSettings = TimingSettings(), batch: int = 1,
-                     clock: Callable[[], float] = time.perf_counter) -> list[LatencyStats]:
+                     clock: Callable[[], float] = time.perf_counter
+                     ) -> tuple[list[LatencyStats], list[list[float]]]:
     """Time several functions in alternation (a, b, a, b, ...) so that drift of the
     machine (frequency, other load) affects each the same; for A/B comparisons such as
     a dynamic against a static graph. Each function is warmed up as in
-    :func:`time_loop`; ``throughput`` uses the function's own summed time."""
+    :func:`time_loop`; ``throughput`` uses the function's own summed time. Returns the
+    statistics and the raw samples (s) of each function, in call order."""
     for fn in fns:
         start, done = clock(), 0
         while done < settings.warmup_iters or clock() - start < settings.warmup_s:
@@ -131,4 +133,4 @@ def time_interleaved(fns: Sequence[Callable[[], float | None]],
             t0 = clock()
             measured = fn()
             own.append(float(measured) if measured is not None else clock() - t0)
-    return [summarize(own, batch) for own in samples]
+    return [summarize(own, batch) for own in samples], samples
