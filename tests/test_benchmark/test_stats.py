@@ -140,3 +140,8 @@ def test_time_interleaved_alternates_and_separates_the_samples():
     assert (fast.count, slow.count) == (3, 3)
     assert fast.median_ms == pytest.approx(100) and slow.median_ms == pytest.approx(300)
     assert samples == [pytest.approx([0.1] * 3), pytest.approx([0.3] * 3)]
+
+
+def test_time_loop_refuses_a_result_that_is_not_a_time():
+    with pytest.raises(TypeError, match='returns None or its own measured seconds, got list'):
+        time_loop(lambda: [1.0], TimingSettings(warmup_s=0, warmup_iters=0, iters=1))

@@ -73,6 +73,16 @@ def summarize(samples_s: Sequence[float], batch: int = 1,
         max_ms=ordered[-1] * ms, throughput=batch * n / wall if wall > 0 else math.inf)
 
 
+def _seconds(measured, host_seconds: float) -> float:
+    """The sample of one call: the function's own seconds, else the host time."""
+    if measured is None:
+        return host_seconds
+    if isinstance(measured, bool) or not isinstance(measured, (int, float)):
+        raise TypeError('a timed function returns None or its own measured seconds, got '
+                        f'{type(measured).__name__}; wrap calls whose result is not a time')
+    return float(measured)
+
+
 @dataclass(frozen=True)
 class TimingSettings:
     """trtexec-like loop settings (its defaults: 200 ms warm-up, 10 iterations, 3 s)."""
@@ -106,7 +116,7 @@ def time_loop(fn: Callable[[], float | None], settings: TimingSettings = TimingS
         t0 = clock()
         measured = fn()
         t1 = clock()
-        samples.append(float(measured) if measured is not None else t1 - t0)
+        samples.append(_seconds(measured, t1 - t0))
         if progress is not None:
             progress(len(samples))
     return summarize(samples, batch, wall_s=clock() - start), samples
@@ -132,5 +142,5 @@ def time_interleaved(fns: Sequence[Callable[[], float | None]],
         for fn, own in zip(fns, samples):
             t0 = clock()
             measured = fn()
-            own.append(float(measured) if measured is not None else clock() - t0)
+            own.append(_seconds(measured, clock() - t0))
     return [summarize(own, batch) for own in samples], samples
