@@ -57,8 +57,11 @@ def parse_args(argv=None):
     parser.add_argument('--with-static', action='store_true',
                         help='also export a static graph at the opt shape and time it '
                         '(dynamic vs static)')
+    parser.add_argument('--paired', action='store_true',
+                        help='also time PyTorch and each deployed row end to end in '
+                        'alternation (the speed-up least affected by machine drift)')
     parser.add_argument('--static-iters', type=int,
-                        help='alternations of the dynamic-vs-static timing (default: '
+                        help='alternations of --paired and --with-static (default: '
                         '--iters); small differences need more samples')
     parser.add_argument('--no-verify', action='store_true',
                         help='deploy without comparing against PyTorch')
@@ -109,7 +112,8 @@ def main(argv=None):
             timing=TimingSettings(warmup_s=args.warmup_s, warmup_iters=args.warmup_iters,
                                   iters=args.iters, min_duration_s=args.duration),
             threads=args.threads, device=args.device, verify=not args.no_verify,
-            with_static=args.with_static, static_iters=args.static_iters,
+            with_static=args.with_static, paired=args.paired,
+            static_iters=args.static_iters,
             cfg_options=args.cfg_options,
             use_cache=not args.no_cache, progress=not args.no_progress)
 
@@ -123,6 +127,18 @@ def main(argv=None):
         extra = ''
         if args.compare:
             extra = '## TRT-ViT vs ResNet-50\n\n' + compare_table(rows)
+        paired = [r for r in rows if 'paired' in r]
+        if paired:
+            extra += ('\n\n## PyTorch eager vs deployed, end to end at the opt shape, timed '
+                      'in alternation\n\n| model | backend | prec | PyTorch median ms | '
+                      'backend median ms | speed-up (median of pairs) | pair range |\n'
+                      '|---|---|---|---|---|---|---|\n' + '\n'.join(
+                          f"| {r['name']} | {r['backend']} | {r['precision']} | "
+                          f"{r['paired']['pytorch']['median_ms']:.1f} | "
+                          f"{r['paired']['backend']['median_ms']:.1f} | "
+                          f"{r['paired']['speedup_e2e']:.2f}x | "
+                          f"{r['paired']['pair_ratio_range'][0]:.2f}-"
+                          f"{r['paired']['pair_ratio_range'][1]:.2f} |" for r in paired))
         static = [r for r in rows if 'static' in r]
         if static:
             extra += ('\n\n## Dynamic vs static graph (model compute at the opt shape, '

@@ -76,18 +76,19 @@ def test_benchmark_detection_then_resume(toy_data, tmp_path, capsys, monkeypatch
 
 
 @pytest.mark.slow
-def test_benchmark_segmentation_with_static_graph(toy_data, tmp_path, capsys):
+def test_benchmark_segmentation_static_and_paired(toy_data, tmp_path, capsys):
     ade = toy_data / 'toy_ade' / 'ADEChallengeData2016'
     work = tmp_path / 'bench'
     benchmark_tool.main(['--model', UPERNET, '--backends', 'onnxruntime', '--deploy-cfg',
                          SEG_DEPLOY, '--num-images', '2', '--iters', '2', '--warmup-s', '0',
-                         '--with-static', '--no-progress', '--work-dir', str(work),
+                         '--with-static', '--paired', '--no-progress', '--work-dir', str(work),
                          '--cfg-options', f'test_dataloader.dataset.data_root={ade}'])
     md = (work / 'report.md').read_text()
-    assert 'Dynamic vs static graph' in md
+    assert 'Dynamic vs static graph' in md and 'PyTorch eager vs deployed' in md
     row = json.loads((work / 'report.json').read_text())['rows'][0]
     assert row['accuracy']['mIoU'] >= 0 and row['speedup_e2e'] is None  # no PyTorch row
     assert row['static']['dynamic_over_static'] > 0
+    assert row['paired']['speedup_e2e'] > 0 and row['paired']['pytorch']['count'] == 2
     static_manifest = json.loads(
         (Path(row['static']['model_file']).parent / 'manifest.json').read_text())
     assert static_manifest['deploy_config']['profile']['min_shape'] == [1, 3, 256, 256]

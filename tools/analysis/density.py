@@ -20,9 +20,9 @@ def parse_args(argv=None):
                         default=[(224, 224), (800, 1344)], help='input sizes HxW')
     parser.add_argument('--iters', type=int, default=10, help='timed iterations per item')
     parser.add_argument('--warmup-s', type=float, default=0.2)
-    parser.add_argument('--threads', type=int, help='PyTorch intra-op threads (ORT: its '
-                        'default)')
-    parser.add_argument('--max-attention-gib', type=float, default=2.0,
+    parser.add_argument('--threads', type=int,
+                        help='intra-op threads of PyTorch and ONNX Runtime (default: theirs)')
+    parser.add_argument('--max-attention-gib', type=float, default=4.0,
                         help='skip (and say so) attention matrices larger than this')
     parser.add_argument('--out-dir', default='work_dirs/density')
     return parser.parse_args(argv)
@@ -52,7 +52,7 @@ def main(argv=None):
     try:
         result = density_table(args.backend, args.arch, args.sizes,
                                TimingSettings(warmup_s=args.warmup_s, iters=args.iters),
-                               args.max_attention_gib, progress=show)
+                               args.max_attention_gib, progress=show, threads=args.threads)
     except BackendUnavailable as e:
         sys.exit(f'error: {e}')
     out = Path(args.out_dir)

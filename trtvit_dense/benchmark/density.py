@@ -22,7 +22,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -102,7 +102,7 @@ def _attention_gib(dim: int, head_dim: int, tokens: int) -> float:
 
 
 def density_items(arch: str = 'a', input_hw: tuple[int, int] = (224, 224),
-                  max_attention_gib: float = 2.0
+                  max_attention_gib: float = 4.0
                   ) -> list[tuple[str, int | None, nn.Module | None, tuple, str | None]]:
     """``(item, stage, module, input shape, skip reason)`` for every block type at every
     stage resolution of ``input_hw``, each stage of the backbone and the backbone."""
@@ -133,19 +133,53 @@ def density_items(arch: str = 'a', input_hw: tuple[int, int] = (224, 224),
     return items
 
 
-def gemm_peak(n: int = 2048, settings: TimingSettings = TimingSettings(iters=10)) -> dict:
-    """This machine's fp32 GEMM throughput: ``torch.mm`` of two n x n matrices with
-    PyTorch's thread setting, best (min) and median time over ``settings.iters``."""
+def _ort_matmul(n: int, threads: int | None) -> Callable[[], None]:
+    """A one-node ONNX Runtime MatMul session on two n x n matrices."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+    graph = helper.make_graph(
+        [helper.make_node('MatMul', ['a', 'b'], ['c'])], 'gemm',
+        [helper.make_tensor_value_info(k, TensorProto.FLOAT, [n, n]) for k in 'ab'],
+        [helper.make_tensor_value_info('c', TensorProto.FLOAT, [n, n])])
+    # IR version 8 (opset 17's): onnx writes its newest, which ORT may not read yet
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', 17)],
+                              ir_version=8)
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads = threads
+    session = ort.InferenceSession(model.SerializeToString(), opts,
+                                   providers=['CPUExecutionProvider'])
+    rng = np.random.default_rng(0)
+    feeds = {k: rng.standard_normal((n, n), dtype=np.float32) for k in 'ab'}
+    onnx.checker.check_model(model)
+
+    def run() -> None:
+        session.run(None, feeds)
+    return run
+
+
+def gemm_peak(n: int = 2048, settings: TimingSettings = TimingSettings(
+        warmup_s=1.0, iters=10), threads: int | None = None) -> dict:
+    """This machine's fp32 GEMM throughput, measured now: n x n matrix products with
+    PyTorch (``torch.mm``: MKL/oneDNN) and ONNX Runtime (MLAS ``MatMul``), best time of
+    ``settings.iters`` after a warm-up. The peak is the faster library: BLAS builds
+    differ per CPU vendor (MKL takes slower paths on AMD CPUs)."""
     a, b = torch.randn(n, n), torch.randn(n, n)
 
-    def matmul() -> None:  # returns nothing: time_loop times it on the host
+    def torch_mm() -> None:  # returns nothing: time_loop times it on the host
         torch.mm(a, b)
 
-    stats, _ = time_loop(matmul, settings)
     flops = 2 * n**3
-    return dict(n=n, threads=torch.get_num_threads(),
-                gflop_per_s=flops / (stats.min_ms / 1e3) / 1e9,
-                gflop_per_s_median=flops / (stats.median_ms / 1e3) / 1e9)
+    result = dict(n=n, threads=threads or torch.get_num_threads())
+    for name, fn in (('torch', torch_mm), ('onnxruntime', _ort_matmul(n, threads))):
+        stats, _ = time_loop(fn, settings)
+        result[name] = dict(gflop_per_s=flops / (stats.min_ms / 1e3) / 1e9,
+                            gflop_per_s_median=flops / (stats.median_ms / 1e3) / 1e9)
+    best = max(('torch', 'onnxruntime'), key=lambda k: result[k]['gflop_per_s'])
+    result.update(library=best, gflop_per_s=result[best]['gflop_per_s'],
+                  gflop_per_s_median=result[best]['gflop_per_s_median'])
+    return result
 
 
 def _gmacs(module: nn.Module, shape: tuple) -> float:
@@ -157,7 +191,8 @@ def _gmacs(module: nn.Module, shape: tuple) -> float:
         return analyzer.total() / 1e9
 
 
-def _backend(kind: str, module: nn.Module, shape: tuple, workdir: Path, tag: str) -> Backend:
+def _backend(kind: str, module: nn.Module, shape: tuple, workdir: Path, tag: str,
+             threads: int | None = None) -> Backend:
     wrapped = _Named(module).eval()
     if kind == 'pytorch':
         backend = TorchBackend(wrapped)
@@ -169,7 +204,7 @@ def _backend(kind: str, module: nn.Module, shape: tuple, workdir: Path, tag: str
                               output_names=['output'])
         if kind == 'onnxruntime':
             from ..deploy.backends import ORTBackend
-            backend = ORTBackend(onnx_path)
+            backend = ORTBackend(onnx_path, num_threads=threads)
         elif kind == 'tensorrt':
             from ..deploy.config import DeployConfig
             from ..deploy.tensorrt import TensorRTBackend, build_engine
@@ -188,13 +223,14 @@ def _backend(kind: str, module: nn.Module, shape: tuple, workdir: Path, tag: str
 def density_table(backend: str = 'onnxruntime', arch: str = 'a',
                   sizes: Sequence[tuple[int, int]] = ((224, 224), (800, 1344)),
                   settings: TimingSettings = TimingSettings(iters=10),
-                  max_attention_gib: float = 2.0, progress=None) -> dict:
+                  max_attention_gib: float = 4.0, progress=None,
+                  threads: int | None = None) -> dict:
     """Measure every item of :func:`density_items` for each input size on ``backend``;
     returns ``{'peak': gemm_peak(), 'rows': [DensityRow dicts], ...}``."""
     if backend == 'tensorrt':
         from ..deploy.tensorrt import import_tensorrt
         import_tensorrt()
-    peak = gemm_peak(settings=settings)
+    peak = gemm_peak(threads=threads)
     rows = []
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory(prefix='density-') as tmp:
@@ -207,7 +243,8 @@ def density_table(backend: str = 'onnxruntime', arch: str = 'a',
                 module = switch_to_deploy(module.eval())
                 params = sum(p.numel() for p in module.parameters()) / 1e6
                 gflops = 2 * _gmacs(module, shape)
-                runner = _backend(backend, module, shape, Path(tmp), f'{item}_{stage}_{k}')
+                runner = _backend(backend, module, shape, Path(tmp), f'{item}_{stage}_{k}',
+                                  threads)
                 x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
                 start = time.perf_counter()
                 stats, _ = time_loop(lambda: runner.compute_seconds(x), settings)
@@ -226,8 +263,9 @@ def density_table(backend: str = 'onnxruntime', arch: str = 'a',
 def format_density(result: dict) -> str:
     """Markdown table of :func:`density_table`'s result."""
     peak = result['peak']
-    lines = [f"fp32 GEMM peak ({peak['n']}x{peak['n']} torch.mm, {peak['threads']} threads): "
-             f"{peak['gflop_per_s']:.1f} GFLOP/s (median {peak['gflop_per_s_median']:.1f})",
+    lines = [f"fp32 GEMM peak ({peak['n']}x{peak['n']}, {peak['threads']} threads, best of "
+             f"torch.mm {peak['torch']['gflop_per_s']:.1f} and ONNX Runtime MatMul "
+             f"{peak['onnxruntime']['gflop_per_s']:.1f}): {peak['gflop_per_s']:.1f} GFLOP/s",
              '', f"backend {result['backend']}, TRT-ViT-{result['arch'].upper()}, batch 1, "
              'median latency; FLOPs = 2 x MACs', '',
              '| input | item | stage | input shape | params M | GFLOPs | latency ms | '

@@ -83,7 +83,8 @@ class BenchmarkOptions:
     device: str = 'cpu'
     verify: bool = True
     with_static: bool = False
-    static_iters: int | None = None  # alternations of the static comparison (None: iters)
+    paired: bool = False
+    static_iters: int | None = None  # alternations of the A/B comparisons (None: iters)
     cfg_options: dict | None = None
     use_cache: bool = True
     progress: bool = True
@@ -495,6 +496,9 @@ class Benchmark:
             gmacs_scope=complexity['gmacs_scope'], profile=dcfg.to_dict()['profile'],
             compute_opt=compute, e2e_opt=e2e, data=data, accuracy=data['accuracy'],
             deploy=deploy_info, speedup_e2e=None, speedup_compute=None, environment=env)
+        if self.options.paired and row.backend != 'pytorch' and not is_deployed:
+            result['paired'] = self.paired_row(row, cfg, dcfg, timing_key, first_image,
+                                               get_backend)
         if self.options.with_static and row.backend != 'pytorch' and not is_deployed:
             result['static'] = self.static_row(row, cfg, dcfg, timing_key, first_image,
                                                model_file)
@@ -526,6 +530,34 @@ class Benchmark:
                                    static_iters=self.options.static_iters,
                                    static_model=file_sha256(static_file)), measure)
         return dict(result, model_file=str(static_file))
+
+    def paired_row(self, row: Row, cfg: Config, dcfg: DeployConfig, timing_key: dict,
+                   first_image: str, get_backend: Callable) -> dict:
+        """End to end at the opt shape of PyTorch eager and of this row's backend,
+        timed in alternation on the same image: the speed-up as the median over
+        back-to-back pairs, robust to the machine's drift."""
+        def measure():
+            torch_row = Row(row.spec, 'pytorch', 'fp32', row.spec.model)
+            pipes = [InferencePipeline(cfg, self.backend(torch_row, cfg, dcfg, None),
+                                       self.options.split, deploy_cfg=dcfg),
+                     get_backend()[1]]
+            info = dict(img_path=str(self._opt_image(dcfg, first_image)), img_id=0,
+                        seg_fields=[], reduce_zero_label=False)
+            timing = replace(self.options.timing, iters=self.options.static_iters
+                             or self.options.timing.iters)
+            (pt, be), (pt_s, be_s) = time_interleaved(
+                [lambda p=p: p(info, annotations=False)[1].total for p in pipes], timing)
+            ratios = sorted(a / b for a, b in zip(pt_s, be_s))
+            return dict(pytorch=pt.to_dict(), backend=be.to_dict(),
+                        speedup_e2e=float(np.median(ratios)),
+                        pair_ratio_range=[ratios[0], ratios[-1]])
+
+        result, _ = self.cache.get_or_compute(
+            'paired_e2e', dict(timing_key, image=first_image,
+                               pair_iters=self.options.static_iters,
+                               pytorch_model=file_sha256(self.checkpoint(row.spec))),
+            measure)
+        return result
 
     def _pytorch_model(self, cfg: Config) -> torch.nn.Module:
         init_default_scope(cfg.default_scope)
