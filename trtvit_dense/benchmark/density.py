@@ -301,9 +301,15 @@ def plot_density(result: dict, path: str | Path) -> Path:
                                               ('gparams_per_s', 'Gparams/s'))):
             ax = axes[row_i][col]
             for b, block in enumerate(BLOCKS):
-                vals = [next((r[key] or 0 for r in rows if r['item'] == block
-                              and r['stage'] == s), 0) for s in range(1, 5)]
-                ax.bar(np.arange(4) + (b - 1) * width, vals, width, label=block)
+                found = [next((r for r in rows if r['item'] == block and r['stage'] == s),
+                              None) for s in range(1, 5)]
+                vals = [(r or {}).get(key) or 0 for r in found]
+                xs = np.arange(4) + (b - 1) * width
+                ax.bar(xs, vals, width, label=block, color=f'C{b}')
+                for x, r in zip(xs, found):
+                    if r is not None and r['skipped']:
+                        ax.text(x, 0, 'skipped', rotation=90, fontsize=6, ha='center',
+                                va='bottom', color=f'C{b}')
             if key == 'gflop_per_s':
                 ax.axhline(result['peak']['gflop_per_s'], color='k', ls='--', lw=1,
                            label='fp32 GEMM peak')
