@@ -88,6 +88,7 @@ def main(argv=None):
     from trtvit_dense.benchmark import (BACKBONES, BenchmarkError, BenchmarkOptions,
                                         ModelSpec, TimingSettings, compare_specs,
                                         compare_table, run_benchmark, write_reports)
+    from trtvit_dense.benchmark.report import markdown_table
     from trtvit_dense.deploy import BackendUnavailable, DeployConfigError, ShapeError
     from trtvit_dense.deploy.config import load_deploy_config
     from trtvit_dense.deploy.export import SignatureMismatch
@@ -129,27 +130,26 @@ def main(argv=None):
             extra = '## TRT-ViT vs ResNet-50\n\n' + compare_table(rows)
         paired = [r for r in rows if 'paired' in r]
         if paired:
-            extra += ('\n\n## PyTorch eager vs deployed, end to end at the opt shape, timed '
-                      'in alternation\n\n| model | backend | prec | PyTorch median ms | '
-                      'backend median ms | speed-up (median of pairs) | pair range |\n'
-                      '|---|---|---|---|---|---|---|\n' + '\n'.join(
-                          f"| {r['name']} | {r['backend']} | {r['precision']} | "
-                          f"{r['paired']['pytorch']['median_ms']:.1f} | "
-                          f"{r['paired']['backend']['median_ms']:.1f} | "
-                          f"{r['paired']['speedup_e2e']:.2f}x | "
-                          f"{r['paired']['pair_ratio_range'][0]:.2f}-"
-                          f"{r['paired']['pair_ratio_range'][1]:.2f} |" for r in paired))
+            extra += '\n\n' + markdown_table(
+                'PyTorch eager vs deployed, end to end at the opt shape, timed in '
+                'alternation', ['model', 'backend', 'prec', 'PyTorch median ms',
+                                'backend median ms', 'speed-up (median of pairs)',
+                                'pair range'],
+                [[r['name'], r['backend'], r['precision'],
+                  f"{r['paired']['pytorch']['median_ms']:.1f}",
+                  f"{r['paired']['backend']['median_ms']:.1f}",
+                  f"{r['paired']['speedup_e2e']:.2f}x",
+                  '{:.2f}-{:.2f}'.format(*r['paired']['pair_ratio_range'])] for r in paired])
         static = [r for r in rows if 'static' in r]
         if static:
-            extra += ('\n\n## Dynamic vs static graph (model compute at the opt shape, '
-                      'timed in alternation)\n\n'
-                      '| model | backend | dynamic median ms | static median ms | '
-                      'dynamic/static |\n|---|---|---|---|---|\n' + '\n'.join(
-                          f"| {r['name']} | {r['backend']} | "
-                          f"{r['static']['dynamic']['median_ms']:.1f} | "
-                          f"{r['static']['static']['median_ms']:.1f} | "
-                          f"{r['static']['dynamic_over_static']:.3f} |" for r in static)
-                      + '\n\ndynamic/static is the median over back-to-back pairs.')
+            extra += '\n\n' + markdown_table(
+                'Dynamic vs static graph (model compute at the opt shape, timed in '
+                'alternation)', ['model', 'backend', 'dynamic median ms', 'static median ms',
+                                 'dynamic/static (median of pairs)', 'pair range'],
+                [[r['name'], r['backend'], f"{r['static']['dynamic']['median_ms']:.1f}",
+                  f"{r['static']['static']['median_ms']:.1f}",
+                  f"{r['static']['dynamic_over_static']:.3f}",
+                  '{:.3f}-{:.3f}'.format(*r['static']['pair_ratio_range'])] for r in static])
         paths = write_reports(rows, args.work_dir, extra_md=extra.strip())
     except (BenchmarkError, DeployError, DeployConfigError, ShapeError, SignatureMismatch,
             BackendUnavailable, FileNotFoundError) as e:

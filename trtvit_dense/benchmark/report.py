@@ -17,7 +17,7 @@ from ..utils.atomic import atomic_path, atomic_write_bytes
 
 __all__ = ['ROW_KEYS', 'STAT_KEYS', 'ACCURACY_KEYS', 'REPORT_VERSION', 'primary_metric',
            'pareto_front', 'flatten_row', 'format_markdown', 'write_reports', 'plot_pareto',
-           'validate_row', 'add_speedups', 'save_png']
+           'validate_row', 'add_speedups', 'save_png', 'markdown_table']
 
 REPORT_VERSION = 1
 STAT_KEYS = ('count', 'mean_ms', 'median_ms', 'p90_ms', 'p95_ms', 'p99_ms', 'min_ms',
@@ -93,6 +93,13 @@ def flatten_row(row: dict) -> dict:
     for k in ('cpu', 'gpu', 'threads', 'onnxruntime', 'torch', 'tensorrt'):
         flat[k] = env.get(k)
     return flat
+
+
+def markdown_table(title: str, head: Sequence[str], cells: Sequence[Sequence[str]]) -> str:
+    """A titled Markdown table (``## title``)."""
+    lines = [f'## {title}', '', '| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+    lines += ['| ' + ' | '.join(map(str, c)) + ' |' for c in cells]
+    return '\n'.join(lines)
 
 
 def _fmt(v, spec='.1f'):

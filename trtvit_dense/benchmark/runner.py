@@ -514,16 +514,9 @@ class Benchmark:
         def measure():
             x = self._opt_input(cfg, dcfg, first_image)
             backends = [self.backend(row, cfg, dcfg, f) for f in (dynamic_file, static_file)]
-            timing = replace(self.options.timing, iters=self.options.static_iters
-                             or self.options.timing.iters)
-            (dyn, sta), (dyn_s, sta_s) = time_interleaved(
-                [lambda b=b: b.compute_seconds(x) for b in backends], timing,
-                batch=x.shape[0])
-            # the median of the per-pair ratios: each pair ran back to back
-            ratios = sorted(d / s for d, s in zip(dyn_s, sta_s))
-            return dict(dynamic=dyn.to_dict(), static=sta.to_dict(),
-                        dynamic_over_static=float(np.median(ratios)),
-                        pair_ratio_range=[ratios[0], ratios[-1]])
+            return self._alternate(('dynamic', 'static'), 'dynamic_over_static',
+                                   [lambda b=b: b.compute_seconds(x) for b in backends],
+                                   batch=x.shape[0])
 
         result, _ = self.cache.get_or_compute(
             'compute_static', dict(timing_key, image=first_image,
@@ -543,14 +536,9 @@ class Benchmark:
                      get_backend()[1]]
             info = dict(img_path=str(self._opt_image(dcfg, first_image)), img_id=0,
                         seg_fields=[], reduce_zero_label=False)
-            timing = replace(self.options.timing, iters=self.options.static_iters
-                             or self.options.timing.iters)
-            (pt, be), (pt_s, be_s) = time_interleaved(
-                [lambda p=p: p(info, annotations=False)[1].total for p in pipes], timing)
-            ratios = sorted(a / b for a, b in zip(pt_s, be_s))
-            return dict(pytorch=pt.to_dict(), backend=be.to_dict(),
-                        speedup_e2e=float(np.median(ratios)),
-                        pair_ratio_range=[ratios[0], ratios[-1]])
+            return self._alternate(('pytorch', 'backend'), 'speedup_e2e',
+                                   [lambda p=p: p(info, annotations=False)[1].total
+                                    for p in pipes])
 
         result, _ = self.cache.get_or_compute(
             'paired_e2e', dict(timing_key, image=first_image,
@@ -558,6 +546,18 @@ class Benchmark:
                                pytorch_model=file_sha256(self.checkpoint(row.spec))),
             measure)
         return result
+
+    def _alternate(self, names: tuple[str, str], ratio_name: str, fns: Sequence[Callable],
+                   batch: int = 1) -> dict:
+        """Time two functions in alternation (``--static-iters`` pairs); the ratio
+        first/second is the median over back-to-back pairs."""
+        timing = replace(self.options.timing, iters=self.options.static_iters
+                         or self.options.timing.iters)
+        stats, (first, second) = time_interleaved(fns, timing, batch=batch)
+        ratios = sorted(a / b for a, b in zip(first, second))
+        return {names[0]: stats[0].to_dict(), names[1]: stats[1].to_dict(),
+                ratio_name: float(np.median(ratios)),
+                'pair_ratio_range': [ratios[0], ratios[-1]]}
 
     def _pytorch_model(self, cfg: Config) -> torch.nn.Module:
         init_default_scope(cfg.default_scope)
