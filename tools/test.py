@@ -4,7 +4,8 @@ the test split of an mmdet or mmseg config (box/mask mAP, mIoU); flags as mmdet/
 import argparse
 import sys
 
-from trtvit_dense.apis import ConfigError, load_config, prepare_test_config, test
+from trtvit_dense.apis import (ConfigError, load_config, prepare_test_config,
+                                release_process_group, test)
 from trtvit_dense.apis.cli import add_runner_arguments, parse_runner_args
 from trtvit_dense.deploy import BackendUnavailable, DeployConfigError, ShapeError
 from trtvit_dense.deploy.backends import backend_of
@@ -43,6 +44,8 @@ def main(argv=None):
     except (ConfigError, DeployConfigError, ShapeError, SignatureMismatch,
             BackendUnavailable) as e:
         sys.exit(f'error: {e}')
+    finally:
+        release_process_group()
 
 
 if __name__ == '__main__':

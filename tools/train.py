@@ -3,7 +3,8 @@
 import argparse
 import sys
 
-from trtvit_dense.apis import ConfigError, load_config, prepare_train_config, train
+from trtvit_dense.apis import (ConfigError, load_config, prepare_train_config,
+                                release_process_group, train)
 from trtvit_dense.apis.cli import add_runner_arguments, parse_runner_args
 
 
@@ -41,6 +42,8 @@ def main(argv=None):
         train(cfg)
     except ConfigError as e:
         sys.exit(f'error: {e}')
+    finally:
+        release_process_group()
 
 
 if __name__ == '__main__':

@@ -1,6 +1,7 @@
 from .checks import ConfigError, check_config
-from .runner import (build_runner, load_config, prepare_test_config,
-                     prepare_train_config, task_of, test, train)
+from .runner import (build_runner, load_config, prepare_test_config, prepare_train_config,
+                     release_process_group, task_of, test, train)
 
 __all__ = ['ConfigError', 'check_config', 'build_runner', 'load_config',
-           'prepare_test_config', 'prepare_train_config', 'task_of', 'test', 'train']
+           'prepare_test_config', 'prepare_train_config', 'release_process_group',
+           'task_of', 'test', 'train']

@@ -19,7 +19,7 @@ from .checks import ConfigError, check_config
 
 __all__ = ['TASKS', 'load_config', 'task_of', 'prepare_train_config',
            'prepare_test_config', 'build_runner', 'train', 'test', 'benchmark_training',
-           'deployed_model_config']
+           'deployed_model_config', 'release_process_group']
 
 TASKS = ('mmdet', 'mmseg')
 
@@ -78,6 +78,16 @@ def _init_cpu_process_group(cfg: Config) -> None:
     if (cfg.launcher == 'pytorch' and not torch.cuda.is_available()
             and not torch.distributed.is_initialized()):
         torch.distributed.init_process_group(backend='gloo')
+
+
+def release_process_group() -> None:
+    """Destroy the default process group, if one exists, before the process exits.
+
+    Left to interpreter shutdown, gloo's worker threads can outlive the objects they
+    reference and the process aborts ("terminate called without an active exception",
+    SIGABRT) after the work is done, failing the whole torchrun job."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
 
 
 def prepare_train_config(cfg: Config,
