@@ -115,6 +115,20 @@ def test_compare_table_ratios_and_accuracy_difference():
     assert [c.strip() for c in lines[1].split('|')[1:-1]][7] == '1.50'
 
 
+def test_compare_table_finds_mmseg_r50_and_names_groups_without_one():
+    r50 = 'configs/upernet/upernet_r50_4xb4-160k_ade20k-512x512.py'
+    a = 'configs/upernet/upernet_trtvit-a_4xb4-160k_ade20k-512x512.py'
+    rows = [make_row('up-a', 'onnxruntime', 90, 80, 40.0, task='segmentation', config=a),
+            # mmseg's R50 is ResNetV1c: the baseline is found by its config, not its name
+            make_row('up-r50', 'onnxruntime', 100, 100, 41.0, task='segmentation',
+                     backbone='ResNetV1c50', config=r50),
+            make_row('up-a', 'pytorch', 150, 140, 40.0, task='segmentation', config=a)]
+    table = compare_table(rows)
+    row = next(ln for ln in table.splitlines() if ln.startswith('| upernet | onnxruntime'))
+    assert '| 0.90 | 0.80 | mIoU | 40.0 | 41.0 | -1.0 |' in row
+    assert table.splitlines()[-1] == 'No R50 row to compare with for: upernet pytorch fp32'
+
+
 def test_compare_specs(tmp_path):
     (tmp_path / 'retinanet_trtvit-b_fpn_1x_coco.pth').write_bytes(b'x')
     specs = compare_specs('retinanet', ('trtvit-a', 'trtvit-b'), tmp_path)

@@ -39,19 +39,22 @@ def compare_specs(family: str, backbones: Sequence[str] = BACKBONES,
     return specs
 
 
-def compare_table(rows: Sequence[dict], baseline_backbone: str = 'ResNet50') -> str:
+def compare_table(rows: Sequence[dict]) -> str:
     """Markdown: per task, backend and precision, each TRT-ViT row's latency ratio to
-    the R50 row (end to end and compute, mean at the opt shape; < 1 is faster) next to
-    its accuracy difference in points."""
+    the R50 row of the same family (end to end and compute, mean at the opt shape;
+    < 1 is faster) next to its accuracy difference in points. Groups without an R50
+    row are named below the table."""
     head = ['task', 'backend', 'prec', 'backbone', 'e2e ms', 'R50 e2e ms', 'e2e ratio',
             'compute ratio', 'metric', 'accuracy', 'R50 accuracy', 'difference', 'weights']
     lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+    missing = []
     groups: dict = {}
     for r in rows:
-        groups.setdefault((r['task'], _family(r), r['backend'], r['precision']), []).append(r)
-    for (task, family, backend, prec), group in groups.items():
-        base = next((r for r in group if r['backbone'] == baseline_backbone), None)
+        groups.setdefault((_family(r), r['backend'], r['precision']), []).append(r)
+    for (family, backend, prec), group in groups.items():
+        base = next((r for r in group if _is_baseline(r, family)), None)
         if base is None:
+            missing.append(f'{family} {backend} {prec}')
             continue
         for r in group:
             if r is base:
@@ -67,7 +70,16 @@ def compare_table(rows: Sequence[dict], baseline_backbone: str = 'ResNet50') -> 
                      '-' if base_acc is None else f'{base_acc:.1f}',
                      '-' if diff is None else f'{diff:+.1f}', r['weights']]
             lines.append('| ' + ' | '.join(cells) + ' |')
+    if missing:
+        lines += ['', f'No {BASELINE.upper()} row to compare with for: ' + ', '.join(missing)]
     return '\n'.join(lines)
+
+
+def _is_baseline(row: dict, family: str) -> bool:
+    """The row runs the family's ResNet-50 config (mmdet's ResNet, mmseg's ResNetV1c)."""
+    pattern = FAMILIES.get(family)
+    return pattern is not None and Path(row['config']).stem == Path(
+        pattern.format(BASELINE)).stem
 
 
 def _family(row: dict) -> str:
