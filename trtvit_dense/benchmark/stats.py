@@ -98,6 +98,14 @@ class TimingSettings:
             raise ValueError('warm-up and duration settings must be >= 0')
 
 
+def _warm_up(fn: Callable, settings: TimingSettings, clock: Callable[[], float]) -> None:
+    """Call ``fn`` until both ``warmup_iters`` calls and ``warmup_s`` seconds are done."""
+    start, done = clock(), 0
+    while done < settings.warmup_iters or clock() - start < settings.warmup_s:
+        fn()
+        done += 1
+
+
 def time_loop(fn: Callable[[], float | None], settings: TimingSettings = TimingSettings(),
               batch: int = 1, progress: Callable[[int], None] | None = None,
               clock: Callable[[], float] = time.perf_counter) -> tuple[LatencyStats, list]:
@@ -105,11 +113,7 @@ def time_loop(fn: Callable[[], float | None], settings: TimingSettings = TimingS
 
     ``fn`` may return its own measured seconds (device time); ``progress(k)`` is called
     after each timed iteration."""
-    start = clock()
-    done = 0
-    while done < settings.warmup_iters or clock() - start < settings.warmup_s:
-        fn()
-        done += 1
+    _warm_up(fn, settings, clock)
     samples = []
     start = clock()
     while len(samples) < settings.iters or clock() - start < settings.min_duration_s:
@@ -132,10 +136,7 @@ def time_interleaved(fns: Sequence[Callable[[], float | None]],
     :func:`time_loop`; ``throughput`` uses the function's own summed time. Returns the
     statistics and the raw samples (s) of each function, in call order."""
     for fn in fns:
-        start, done = clock(), 0
-        while done < settings.warmup_iters or clock() - start < settings.warmup_s:
-            fn()
-            done += 1
+        _warm_up(fn, settings, clock)
     samples: list[list[float]] = [[] for _ in fns]
     start = clock()
     while len(samples[0]) < settings.iters or clock() - start < settings.min_duration_s:
