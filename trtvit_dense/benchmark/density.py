@@ -31,6 +31,7 @@ from torch import nn
 from ..deploy.backends import Backend, TorchBackend
 from ..models.backbones.trt_vit import (Bottleneck, MixBlockC, TRTViT, TransformerLayer,
                                         switch_to_deploy)
+from ..models.complexity import count_gmacs
 from .stats import TimingSettings, time_loop
 
 __all__ = ['DensityRow', 'density_items', 'density_table', 'gemm_peak', 'format_density',
@@ -182,15 +183,6 @@ def gemm_peak(n: int = 2048, settings: TimingSettings = TimingSettings(
     return result
 
 
-def _gmacs(module: nn.Module, shape: tuple) -> float:
-    from mmengine.analysis import FlopAnalyzer
-    with torch.no_grad():
-        analyzer = FlopAnalyzer(module, (torch.zeros(shape), ))
-        analyzer.unsupported_ops_warnings(False)
-        analyzer.uncalled_modules_warnings(False)
-        return analyzer.total() / 1e9
-
-
 def _backend(kind: str, module: nn.Module, shape: tuple, workdir: Path, tag: str,
              threads: int | None = None) -> Backend:
     wrapped = _Named(module).eval()
@@ -242,7 +234,7 @@ def density_table(backend: str = 'onnxruntime', arch: str = 'a',
                     continue
                 module = switch_to_deploy(module.eval())
                 params = sum(p.numel() for p in module.parameters()) / 1e6
-                gflops = 2 * _gmacs(module, shape)
+                gflops = 2 * count_gmacs(module, shape)
                 runner = _backend(backend, module, shape, Path(tmp), f'{item}_{stage}_{k}',
                                   threads)
                 x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)

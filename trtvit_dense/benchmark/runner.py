@@ -204,15 +204,10 @@ def network_complexity(model: torch.nn.Module, shape: Sequence[int]) -> dict:
     """Params (M) of the whole model and GMACs of :class:`_DenseNetwork` at ``shape``
     (mmengine's FLOP counter counts a multiply-add once). RoI heads are left out: their
     cost depends on the number of proposals, not the input."""
-    from mmengine.analysis import FlopAnalyzer
+    from ..models.complexity import count_gmacs
     params = sum(p.numel() for p in model.parameters()) / 1e6
-    net = _DenseNetwork(model).eval()
-    with torch.no_grad():
-        analyzer = FlopAnalyzer(net, (torch.zeros(tuple(shape)), ))
-        analyzer.unsupported_ops_warnings(False)
-        analyzer.uncalled_modules_warnings(False)
-        gmacs = analyzer.total() / 1e9
-    return dict(params_m=params, gmacs=gmacs, gmacs_scope='backbone+neck+dense heads')
+    return dict(params_m=params, gmacs=count_gmacs(_DenseNetwork(model).eval(), shape),
+                gmacs_scope='backbone+neck+dense heads')
 
 
 def _stage_summary(times: Sequence[StageTimes]) -> dict:

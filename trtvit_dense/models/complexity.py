@@ -11,7 +11,18 @@ from mmengine.analysis import get_model_complexity_info
 
 from .backbones import TRTViT
 
-__all__ = ['backbone_complexity', 'variant_table', 'format_variant_table']
+__all__ = ['backbone_complexity', 'count_gmacs', 'variant_table', 'format_variant_table']
+
+
+def count_gmacs(module: torch.nn.Module, shape: Sequence[int]) -> float:
+    """GMACs of ``module`` on one zero input of ``shape`` (mmengine's FlopAnalyzer,
+    without its per-op warnings for the uncounted element-wise ops)."""
+    from mmengine.analysis import FlopAnalyzer
+    with torch.no_grad():
+        analyzer = FlopAnalyzer(module, (torch.zeros(tuple(shape)), ))
+        analyzer.unsupported_ops_warnings(False)
+        analyzer.uncalled_modules_warnings(False)
+        return analyzer.total() / 1e9
 
 
 def backbone_complexity(model: torch.nn.Module, input_hw: Tuple[int, int]) -> Dict:
