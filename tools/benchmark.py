@@ -89,6 +89,7 @@ def main(argv=None):
                                         ModelSpec, TimingSettings, compare_specs,
                                         compare_table, run_benchmark, write_reports)
     from trtvit_dense.benchmark.report import markdown_table
+    from trtvit_dense.apis import ConfigError
     from trtvit_dense.deploy import BackendUnavailable, DeployConfigError, ShapeError
     from trtvit_dense.deploy.config import load_deploy_config
     from trtvit_dense.deploy.export import SignatureMismatch
@@ -151,8 +152,8 @@ def main(argv=None):
                   f"{r['static']['dynamic_over_static']:.3f}",
                   '{:.3f}-{:.3f}'.format(*r['static']['pair_ratio_range'])] for r in static])
         paths = write_reports(rows, args.work_dir, extra_md=extra.strip())
-    except (BenchmarkError, DeployError, DeployConfigError, ShapeError, SignatureMismatch,
-            BackendUnavailable, FileNotFoundError) as e:
+    except (BenchmarkError, ConfigError, DeployError, DeployConfigError, ShapeError,
+            SignatureMismatch, BackendUnavailable, FileNotFoundError) as e:
         sys.exit(f'error: {e}')
     print(paths['md'].read_text())
     print('reports: ' + ', '.join(str(p) for p in paths.values()))

@@ -233,14 +233,11 @@ class Benchmark:
 
     # -- inputs ----------------------------------------------------------------
     def config(self, spec: ModelSpec) -> Config:
+        """The spec's config with ``cfg_options`` applied (read once; the tools'
+        loader, which refuses configs that are neither mmdet nor mmseg)."""
         if spec.config not in self._configs:
-            cfg = Config.fromfile(spec.config)
-            if self.options.cfg_options:
-                cfg.merge_from_dict(self.options.cfg_options)
-            if cfg.get('default_scope') not in SCOPE_TASKS:
-                raise BenchmarkError(f'{spec.config}: default_scope must be mmdet or mmseg, '
-                                     f'got {cfg.get("default_scope")!r}')
-            self._configs[spec.config] = cfg
+            from ..apis.runner import load_config
+            self._configs[spec.config] = load_config(spec.config, self.options.cfg_options)
         return self._configs[spec.config]
 
     def deploy_config(self, task: str) -> DeployConfig:
@@ -340,14 +337,8 @@ class Benchmark:
 
     # -- measurements ------------------------------------------------------------
     def _dataset(self, cfg: Config):
-        from mmengine.registry import DATASETS
-        init_default_scope(cfg.default_scope)
-        loader = cfg.get(f'{self.options.split}_dataloader')
-        if loader is None:
-            raise BenchmarkError(f'the config has no {self.options.split}_dataloader')
-        ds_cfg = loader.dataset.copy()
-        ds_cfg['lazy_init'] = False
-        dataset = DATASETS.build(ds_cfg)
+        from ..deploy.pipeline import build_split_dataset
+        dataset = build_split_dataset(cfg, self.options.split)
         if len(dataset) == 0:
             raise BenchmarkError(f'the {self.options.split} dataset of the config is empty')
         return dataset

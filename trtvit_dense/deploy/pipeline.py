@@ -21,7 +21,7 @@ from .model import MANIFEST_NAME
 from .verify import Tolerances, VerifyRow, load_images, make_inputs, verify_backend
 
 __all__ = ['DeployError', 'CheckpointMismatch', 'DeployResult', 'load_model',
-           'dataset_image_paths', 'deploy', 'PROVIDERS']
+           'build_split_dataset', 'dataset_image_paths', 'deploy', 'PROVIDERS']
 
 PROVIDERS = {'cpu': ('CPUExecutionProvider',),
              'cuda': ('CUDAExecutionProvider', 'CPUExecutionProvider')}
@@ -78,13 +78,21 @@ def load_model(cfg: Config, checkpoint: str | Path | None) -> torch.nn.Module:
     return model.eval()
 
 
-def dataset_image_paths(cfg: Config, limit: int = 8) -> list[str]:
-    """The first ``limit`` image paths of the config's test dataset."""
+def build_split_dataset(cfg: Config, split: str = 'test'):
+    """The dataset of the config's ``<split>_dataloader``, annotations loaded."""
     from mmengine.registry import DATASETS
     init_default_scope(cfg.default_scope)
-    ds_cfg = cfg.test_dataloader.dataset.copy()
+    loader = cfg.get(f'{split}_dataloader')
+    if loader is None:
+        raise DeployError(f'the config has no {split}_dataloader')
+    ds_cfg = loader.dataset.copy()
     ds_cfg['lazy_init'] = False
-    dataset = DATASETS.build(ds_cfg)
+    return DATASETS.build(ds_cfg)
+
+
+def dataset_image_paths(cfg: Config, limit: int = 8) -> list[str]:
+    """The first ``limit`` image paths of the config's test dataset."""
+    dataset = build_split_dataset(cfg, 'test')
     paths = [dataset.get_data_info(i)['img_path'] for i in range(min(limit, len(dataset)))]
     if not paths:
         raise DeployError('the test dataset is empty; pass --images for verification')
