@@ -230,6 +230,17 @@ class Benchmark:
         self.cache = ResultCache(self.work_dir / 'cache', enabled=options.use_cache)
         self._progress_factory = progress_factory
         self._configs: dict[str, Config] = {}
+        self._hashes: dict[tuple, str] = {}
+
+    def sha256(self, path: str | Path) -> str:
+        """:func:`file_sha256`, computed once per file version: every row keys its
+        measurements by the checkpoint's and deployed files' hashes, and checkpoints
+        and engines can be gigabytes."""
+        stat = Path(path).stat()
+        key = (str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size)
+        if key not in self._hashes:
+            self._hashes[key] = file_sha256(path)
+        return self._hashes[key]
 
     # -- inputs ----------------------------------------------------------------
     def config(self, spec: ModelSpec) -> Config:
@@ -275,7 +286,7 @@ class Benchmark:
         paths = '\n'.join(dataset.get_data_info(i)['img_path'] for i in range(n))
         return dict(split=self.options.split, images=n, dataset_size=len(dataset),
                     image_paths=cache_key(dict(paths=paths)),
-                    ann_sha=file_sha256(ann_path) if ann_path and ann_path.is_file() else None)
+                    ann_sha=self.sha256(ann_path) if ann_path and ann_path.is_file() else None)
 
     def _progress(self, total: int, desc: str):
         if self._progress_factory is not None:
@@ -297,8 +308,8 @@ class Benchmark:
         deploy_options = {'verify.shapes': [opt]}
         if static:
             deploy_options.update({'profile.min_shape': opt, 'profile.max_shape': opt})
-        key = dict(config=file_sha256(row.spec.config), cfg_options=self.options.cfg_options,
-                   checkpoint=file_sha256(ckpt), deploy=dcfg.to_dict(), static=static,
+        key = dict(config=self.sha256(row.spec.config), cfg_options=self.options.cfg_options,
+                   checkpoint=self.sha256(ckpt), deploy=dcfg.to_dict(), static=static,
                    backend=row.backend, precision=row.precision, device=self.options.device)
         out = self.work_dir / 'deploy' / f'{row.spec.display_name}-{cache_key(key)[:12]}'
         name = {('onnxruntime', 'fp32'): 'end2end.onnx', ('onnxruntime', 'fp16'):
@@ -349,8 +360,9 @@ class Benchmark:
         return make_inputs(load_images([first_image]), dcfg.opt_shape, pre.get('mean', (0, 0, 0)),
                            pre.get('std', (1, 1, 1)), pre.get('bgr_to_rgb', False))
 
-    def _opt_image(self, dcfg: DeployConfig, first_image: str) -> Path:
-        """A real image stored at the opt size (H x W), as JPEG like the datasets'."""
+    def _opt_item(self, dcfg: DeployConfig, first_image: str) -> dict:
+        """The pipeline input of the end-to-end timings at the opt shape: a real image
+        stored at the opt size (H x W), as JPEG like the datasets', without annotations."""
         h, w = dcfg.opt_shape[2:]
         path = self.work_dir / 'images' / f'{Path(first_image).stem}_{h}x{w}.jpg'
         if not path.is_file():
@@ -358,9 +370,12 @@ class Benchmark:
             if img is None:
                 raise BenchmarkError(f'cannot decode image {first_image}')
             from ..utils.atomic import atomic_write_bytes
-            ok, buf = cv2.imencode('.jpg', cv2.resize(img, (w, h)), [cv2.IMWRITE_JPEG_QUALITY, 95])
+            ok, buf = cv2.imencode('.jpg', cv2.resize(img, (w, h)),
+                                   [cv2.IMWRITE_JPEG_QUALITY, 95])
+            if not ok:
+                raise BenchmarkError(f'cannot encode {first_image} at {h}x{w} as JPEG')
             atomic_write_bytes(path, buf.tobytes())
-        return path
+        return dict(img_path=str(path), img_id=0, seg_fields=[], reduce_zero_label=False)
 
     def measure_compute(self, backend: Backend, x: np.ndarray, desc: str) -> dict:
         timing = self.options.timing
@@ -369,9 +384,8 @@ class Benchmark:
                                  progress=lambda k: bar.update(1))
         return dict(stats.to_dict(), shape=list(x.shape))
 
-    def measure_e2e_opt(self, pipe: InferencePipeline, image: Path, desc: str) -> dict:
+    def measure_e2e_opt(self, pipe: InferencePipeline, info: dict, desc: str) -> dict:
         timing = self.options.timing
-        info = dict(img_path=str(image), img_id=0, seg_fields=[], reduce_zero_label=False)
         collected: list[StageTimes] = []
 
         def once():
@@ -382,7 +396,8 @@ class Benchmark:
         with self._progress(timing.iters, desc) as bar:
             stats, samples = time_loop(once, timing, progress=lambda k: bar.update(1))
         timed = collected[-len(samples):]
-        return dict(stats.to_dict(), shape=list(pipe.last_input_shape), image=str(image),
+        return dict(stats.to_dict(), shape=list(pipe.last_input_shape),
+                    image=info['img_path'],
                     **_stage_summary(timed))
 
     def measure_data(self, cfg: Config, pipe: InferencePipeline, dataset, desc: str) -> dict:
@@ -436,8 +451,8 @@ class Benchmark:
         model_file, deploy_info = (self.deployed_file(row, cfg, dcfg)
                                    if row.backend != 'pytorch' else (None, {}))
         source = model_file if model_file is not None else self.checkpoint(spec)
-        base_key = dict(name=spec.display_name, config=file_sha256(spec.config),
-                        cfg_options=self.options.cfg_options, model=file_sha256(source),
+        base_key = dict(name=spec.display_name, config=self.sha256(spec.config),
+                        cfg_options=self.options.cfg_options, model=self.sha256(source),
                         backend=row.backend, precision=row.precision,
                         device=self.options.device, profile=dcfg.to_dict()['profile'],
                         threads=self.options.threads)
@@ -467,7 +482,7 @@ class Benchmark:
                                          f'{label}: compute'))
         e2e, _ = self.cache.get_or_compute(
             'e2e_opt', dict(timing_key, image=first_image),
-            lambda: self.measure_e2e_opt(get_backend()[1], self._opt_image(dcfg, first_image),
+            lambda: self.measure_e2e_opt(get_backend()[1], self._opt_item(dcfg, first_image),
                                          f'{label}: e2e'))
         data, _ = self.cache.get_or_compute(
             'data', dict(base_key, data=self.data_key(cfg, dataset)),
@@ -507,7 +522,7 @@ class Benchmark:
         result, _ = self.cache.get_or_compute(
             'compute_static', dict(timing_key, image=first_image,
                                    static_iters=self.options.static_iters,
-                                   static_model=file_sha256(static_file)), measure)
+                                   static_model=self.sha256(static_file)), measure)
         return dict(result, model_file=str(static_file))
 
     def paired_row(self, row: Row, cfg: Config, dcfg: DeployConfig, timing_key: dict,
@@ -520,8 +535,7 @@ class Benchmark:
             pipes = [InferencePipeline(cfg, self.backend(torch_row, cfg, dcfg, None),
                                        self.options.split, deploy_cfg=dcfg),
                      get_backend()[1]]
-            info = dict(img_path=str(self._opt_image(dcfg, first_image)), img_id=0,
-                        seg_fields=[], reduce_zero_label=False)
+            info = self._opt_item(dcfg, first_image)
             return self._alternate(('pytorch', 'backend'), 'speedup_e2e',
                                    [lambda p=p: p(info, annotations=False)[1].total
                                     for p in pipes])
@@ -529,7 +543,7 @@ class Benchmark:
         result, _ = self.cache.get_or_compute(
             'paired_e2e', dict(timing_key, image=first_image,
                                pair_iters=self.options.static_iters,
-                               pytorch_model=file_sha256(self.checkpoint(row.spec))),
+                               pytorch_model=self.sha256(self.checkpoint(row.spec))),
             measure)
         return result
 
