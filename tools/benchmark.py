@@ -88,7 +88,7 @@ def main(argv=None):
     from trtvit_dense.benchmark import (BACKBONES, BenchmarkError, BenchmarkOptions,
                                         ModelSpec, TimingSettings, compare_specs,
                                         compare_table, run_benchmark, write_reports)
-    from trtvit_dense.benchmark.report import markdown_table
+    from trtvit_dense.utils.markdown import markdown_table
     from trtvit_dense.apis import ConfigError
     from trtvit_dense.deploy import BackendUnavailable, DeployConfigError, ShapeError
     from trtvit_dense.deploy.config import load_deploy_config
@@ -132,25 +132,26 @@ def main(argv=None):
         paired = [r for r in rows if 'paired' in r]
         if paired:
             extra += '\n\n' + markdown_table(
-                'PyTorch eager vs deployed, end to end at the opt shape, timed in '
-                'alternation', ['model', 'backend', 'prec', 'PyTorch median ms',
-                                'backend median ms', 'speed-up (median of pairs)',
-                                'pair range'],
+                ['model', 'backend', 'prec', 'PyTorch median ms', 'backend median ms',
+                 'speed-up (median of pairs)', 'pair range'],
                 [[r['name'], r['backend'], r['precision'],
                   f"{r['paired']['pytorch']['median_ms']:.1f}",
                   f"{r['paired']['backend']['median_ms']:.1f}",
                   f"{r['paired']['speedup_e2e']:.2f}x",
-                  '{:.2f}-{:.2f}'.format(*r['paired']['pair_ratio_range'])] for r in paired])
+                  '{:.2f}-{:.2f}'.format(*r['paired']['pair_ratio_range'])] for r in paired],
+                title='PyTorch eager vs deployed, end to end at the opt shape, timed in '
+                'alternation')
         static = [r for r in rows if 'static' in r]
         if static:
             extra += '\n\n' + markdown_table(
-                'Dynamic vs static graph (model compute at the opt shape, timed in '
-                'alternation)', ['model', 'backend', 'dynamic median ms', 'static median ms',
-                                 'dynamic/static (median of pairs)', 'pair range'],
+                ['model', 'backend', 'dynamic median ms', 'static median ms',
+                 'dynamic/static (median of pairs)', 'pair range'],
                 [[r['name'], r['backend'], f"{r['static']['dynamic']['median_ms']:.1f}",
                   f"{r['static']['static']['median_ms']:.1f}",
                   f"{r['static']['dynamic_over_static']:.3f}",
-                  '{:.3f}-{:.3f}'.format(*r['static']['pair_ratio_range'])] for r in static])
+                  '{:.3f}-{:.3f}'.format(*r['static']['pair_ratio_range'])] for r in static],
+                title='Dynamic vs static graph (model compute at the opt shape, timed in '
+                'alternation)')
         paths = write_reports(rows, args.work_dir, extra_md=extra.strip())
     except (BenchmarkError, ConfigError, DeployError, DeployConfigError, ShapeError,
             SignatureMismatch, BackendUnavailable, FileNotFoundError) as e:

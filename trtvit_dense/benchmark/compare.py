@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+from ..utils.markdown import markdown_table
 from .report import primary_metric
 from .runner import ROOT, ModelSpec
 
@@ -46,8 +47,7 @@ def compare_table(rows: Sequence[dict]) -> str:
     row are named below the table."""
     head = ['task', 'backend', 'prec', 'backbone', 'e2e ms', 'R50 e2e ms', 'e2e ratio',
             'compute ratio', 'metric', 'accuracy', 'R50 accuracy', 'difference', 'weights']
-    lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
-    missing = []
+    table, missing = [], []
     groups: dict = {}
     for r in rows:
         groups.setdefault((_family(r), r['backend'], r['precision']), []).append(r)
@@ -69,10 +69,11 @@ def compare_table(rows: Sequence[dict]) -> str:
                      metric, '-' if acc is None else f'{acc:.1f}',
                      '-' if base_acc is None else f'{base_acc:.1f}',
                      '-' if diff is None else f'{diff:+.1f}', r['weights']]
-            lines.append('| ' + ' | '.join(cells) + ' |')
+            table.append(cells)
+    text = markdown_table(head, table)
     if missing:
-        lines += ['', f'No {BASELINE.upper()} row to compare with for: ' + ', '.join(missing)]
-    return '\n'.join(lines)
+        text += f'\n\nNo {BASELINE.upper()} row to compare with for: ' + ', '.join(missing)
+    return text
 
 
 def _is_baseline(row: dict, family: str) -> bool:

@@ -32,6 +32,7 @@ from ..deploy.backends import Backend, TorchBackend
 from ..models.backbones.trt_vit import (Bottleneck, MixBlockC, TRTViT, TransformerLayer,
                                         switch_to_deploy)
 from ..models.complexity import count_gmacs
+from ..utils.markdown import markdown_table
 from .stats import TimingSettings, time_loop
 
 __all__ = ['DensityRow', 'density_items', 'density_table', 'gemm_peak', 'format_density',
@@ -259,22 +260,22 @@ def format_density(result: dict) -> str:
              f"torch.mm {peak['torch']['gflop_per_s']:.1f} and ONNX Runtime MatMul "
              f"{peak['onnxruntime']['gflop_per_s']:.1f}): {peak['gflop_per_s']:.1f} GFLOP/s",
              '', f"backend {result['backend']}, TRT-ViT-{result['arch'].upper()}, batch 1, "
-             'median latency; FLOPs = 2 x MACs', '',
-             '| input | item | stage | input shape | params M | GFLOPs | latency ms | '
-             'GFLOP/s | % of GEMM peak | Gparams/s |',
-             '|---|---|---|---|---|---|---|---|---|---|']
+             'median latency; FLOPs = 2 x MACs', '']
+    head = ['input', 'item', 'stage', 'input shape', 'params M', 'GFLOPs', 'latency ms',
+            'GFLOP/s', '% of GEMM peak', 'Gparams/s']
+    table = []
     for r in result['rows']:
         hw = 'x'.join(map(str, r['input_hw']))
         shape = 'x'.join(map(str, r['shape']))
         if r['skipped']:
-            lines.append(f"| {hw} | {r['item']} | {r['stage']} | {shape} | - | - | "
-                         f"skipped: {r['skipped']} | - | - | - |")
+            table.append([hw, r['item'], r['stage'], shape, '-', '-',
+                          f"skipped: {r['skipped']}", '-', '-', '-'])
             continue
-        lines.append(f"| {hw} | {r['item']} | {r['stage'] or '-'} | {shape} | "
-                     f"{r['params_m']:.2f} | {r['gflops']:.2f} | {r['latency_ms']:.2f} | "
-                     f"{r['gflop_per_s']:.1f} | {100 * r['peak_fraction']:.0f}% | "
-                     f"{r['gparams_per_s']:.3f} |")
-    return '\n'.join(lines) + '\n'
+        table.append([hw, r['item'], r['stage'] or '-', shape, f"{r['params_m']:.2f}",
+                      f"{r['gflops']:.2f}", f"{r['latency_ms']:.2f}",
+                      f"{r['gflop_per_s']:.1f}", f"{100 * r['peak_fraction']:.0f}%",
+                      f"{r['gparams_per_s']:.3f}"])
+    return '\n'.join(lines) + '\n' + markdown_table(head, table) + '\n'
 
 
 def plot_density(result: dict, path: str | Path) -> Path:

@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Sequence
 
 from ..utils.atomic import atomic_path, atomic_write_bytes
+from ..utils.markdown import markdown_table
 
 __all__ = ['ROW_KEYS', 'STAT_KEYS', 'ACCURACY_KEYS', 'REPORT_VERSION', 'primary_metric',
            'pareto_front', 'flatten_row', 'format_markdown', 'write_reports', 'plot_pareto',
-           'validate_row', 'add_speedups', 'save_png', 'markdown_table']
+           'validate_row', 'add_speedups', 'save_png']
 
 REPORT_VERSION = 1
 STAT_KEYS = ('count', 'mean_ms', 'median_ms', 'p90_ms', 'p95_ms', 'p99_ms', 'min_ms',
@@ -95,13 +96,6 @@ def flatten_row(row: dict) -> dict:
     return flat
 
 
-def markdown_table(title: str, head: Sequence[str], cells: Sequence[Sequence[str]]) -> str:
-    """A titled Markdown table (``## title``)."""
-    lines = [f'## {title}', '', '| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
-    lines += ['| ' + ' | '.join(map(str, c)) + ' |' for c in cells]
-    return '\n'.join(lines)
-
-
 def _fmt(v, spec='.1f'):
     return '-' if v is None else format(v, spec)
 
@@ -129,7 +123,7 @@ def format_markdown(rows: Sequence[dict], title: str = 'Benchmark',
     head = ['model', 'backend', 'prec', 'params M', 'GMACs', 'compute mean', 'median',
             'p99', 'e2e mean', 'host %', 'data e2e median', 'images', 'bbox mAP',
             'segm mAP', 'mIoU', 'speed-up']
-    lines += ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+    table = []
     for r in rows:
         c, e = r['compute_opt'], r['e2e_opt']
         data = r.get('data') or {}
@@ -142,7 +136,8 @@ def format_markdown(rows: Sequence[dict], title: str = 'Benchmark',
                  _fmt((data.get('e2e') or {}).get('median_ms')), str(data.get('images', '-')),
                  _fmt(acc.get('bbox_mAP')), _fmt(acc.get('segm_mAP')), _fmt(acc.get('mIoU')),
                  _fmt(r.get('speedup_e2e'), '.2f') + ('x' if r.get('speedup_e2e') else '')]
-        lines.append('| ' + ' | '.join(cells) + ' |')
+        table.append(cells)
+    lines.append(markdown_table(head, table))
     if extra:
         lines += ['', extra]
     return '\n'.join(lines) + '\n'

@@ -20,6 +20,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from ..utils.markdown import markdown_table
 from .backends import Backend
 from .config import format_shape
 
@@ -208,6 +209,4 @@ def format_table(task: str, rows: Sequence[VerifyRow], backend: str) -> str:
     for r, c in zip(rows, cells):
         c += [f'{r.torch_s:.2f}', f'{r.backend_s:.2f}',
               'PASS' if r.passed else 'FAIL: ' + '; '.join(r.failures)]
-    lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
-    lines += ['| ' + ' | '.join(c) + ' |' for c in cells]
-    return '\n'.join(lines)
+    return markdown_table(head, cells)

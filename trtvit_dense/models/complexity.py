@@ -9,6 +9,7 @@ from typing import Dict, Iterable, List, Sequence, Tuple
 import torch
 from mmengine.analysis import get_model_complexity_info
 
+from ..utils.markdown import markdown_table
 from .backbones import TRTViT
 
 __all__ = ['backbone_complexity', 'count_gmacs', 'variant_table', 'format_variant_table']
@@ -59,11 +60,11 @@ def format_variant_table(rows: List[Dict]) -> str:
     sizes = list(rows[0]['gmacs'])
     header = ['arch', 'params (M)'] + [f'GMACs @{h}x{w}' for h, w in sizes]
     header += [f'outputs @{h}x{w} (C,H,W)' for h, w in sizes]
-    lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+    table = []
     for row in rows:
         cells = [f"TRT-ViT-{row['arch'].upper()}", f"{row['params_m']:.2f}"]
         cells += [f"{row['gmacs'][hw]:.2f}" for hw in sizes]
         cells += [' '.join('x'.join(map(str, s[1:])) for s in row['out_shapes'][hw])
                   for hw in sizes]
-        lines.append('| ' + ' | '.join(cells) + ' |')
-    return '\n'.join(lines)
+        table.append(cells)
+    return markdown_table(header, table)
