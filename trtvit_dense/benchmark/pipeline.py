@@ -24,6 +24,7 @@ from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 
+from ..apis.inference import ANNOTATION_LOADERS, split_transforms
 from ..deploy.backends import Backend
 from ..deploy.config import SCOPE_TASKS, DeployConfig
 from ..deploy.model import attach_predictions, mask_threshold
@@ -32,7 +33,7 @@ from ..registry import MODELS
 __all__ = ['STAGES', 'StageTimes', 'InferencePipeline']
 
 STAGES = ('decode', 'pre', 'model', 'post')
-UNTIMED_TRANSFORMS = ('LoadAnnotations', 'LoadPanopticAnnotations')
+UNTIMED_TRANSFORMS = ANNOTATION_LOADERS
 
 
 @dataclass
@@ -58,19 +59,12 @@ class InferencePipeline:
 
     def __init__(self, cfg: Config, backend: Backend, split: str = 'test',
                  deploy_cfg: DeployConfig | None = None):
-        from mmengine.dataset import Compose
         init_default_scope(cfg.default_scope)
         self.task = SCOPE_TASKS[cfg.default_scope]
         self.backend = backend
         self.deploy_cfg = deploy_cfg
-        loader = cfg.get(f'{split}_dataloader')
-        if loader is None:
-            raise KeyError(f'the config has no {split}_dataloader')
-        self.transforms = list(Compose(loader.dataset.pipeline).transforms)
-        names = [type(t).__name__ for t in self.transforms]
-        if not names or names[0] != 'LoadImageFromFile':
-            raise ValueError(f'the {split} pipeline must start with LoadImageFromFile to '
-                             f'time decoding, got {names}')
+        # starts with LoadImageFromFile (ConfigError otherwise): its time is `decode`
+        self.transforms = split_transforms(cfg, split)
         self.data_preprocessor = MODELS.build(cfg.model.data_preprocessor)
         self.mask_thr_binary = mask_threshold(cfg.model)
 

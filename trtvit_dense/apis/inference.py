@@ -1,0 +1,493 @@
+"""Inference on image files with any backend: painted predictions and a JSON file.
+
+One code path for a PyTorch checkpoint, an ONNX file (ONNX Runtime) and a TensorRT
+engine: the model is an mmengine model (the config's model with its checkpoint, or
+:class:`~trtvit_dense.deploy.model.DeployedModel`), each image goes through the
+config's test pipeline without its annotation loaders and ``model.test_step``, and the
+mmdet/mmseg visualisers paint the resulting data sample on the original image.
+
+``tools/infer.py`` only parses arguments and calls :func:`run_inference`.
+"""
+from __future__ import annotations
+
+import glob
+import itertools
+import json
+import os
+import os.path as osp
+import pickle
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+
+from .checks import ConfigError
+from .runner import deployed_model_config, load_config, task_of
+
+__all__ = ['IMAGE_EXTENSIONS', 'ANNOTATION_LOADERS', 'InputError', 'ImageReadError',
+           'collect_images', 'inner_dataset_config', 'split_transforms', 'dataset_metainfo',
+           'build_inference_model', 'Prediction', 'Predictor', 'predictions_to_dict',
+           'build_visualizer', 'draw_prediction', 'default_out_dir', 'run_inference']
+
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
+# test-pipeline steps that read ground truth; inference on bare images leaves them out
+ANNOTATION_LOADERS = ('LoadAnnotations', 'LoadPanopticAnnotations')
+PREDICTIONS_FILE = 'predictions.json'
+
+
+class InputError(ValueError):
+    """An image argument that names no image at all (an empty folder, a glob pattern
+    matching nothing)."""
+
+
+class ImageReadError(RuntimeError):
+    """One image file that cannot be read (missing, empty, not an image)."""
+
+    def __init__(self, path: str, reason: str):
+        super().__init__(f'{path}: {reason}')
+        self.path = path
+        self.reason = reason
+
+
+# -- inputs ---------------------------------------------------------------------------
+
+def _is_image_name(path: str) -> bool:
+    return path.lower().endswith(IMAGE_EXTENSIONS)
+
+
+def collect_images(inputs: Iterable[str]) -> tuple[list[str], list[dict]]:
+    """Expand image arguments into ``(paths, failures)``.
+
+    Each input is an image file (taken whatever its extension), a folder (the image
+    files directly inside it, sorted) or a glob pattern (``**`` recurses; the image
+    files it matches, sorted). A folder holding no images or a pattern matching none
+    raises :class:`InputError` naming it; a path that does not exist is returned in
+    ``failures`` as ``{'image': path, 'error': reason}``. Duplicates (the same file
+    reached twice) are dropped, the first occurrence keeps its place.
+    """
+    paths, failures, seen = [], [], set()
+
+    def add(path: str) -> None:
+        key = osp.realpath(path)
+        if key not in seen:
+            seen.add(key)
+            paths.append(path)
+
+    for item in inputs:
+        item = str(item)
+        if osp.isdir(item):
+            found = sorted(osp.join(item, name) for name in os.listdir(item)
+                           if _is_image_name(name) and osp.isfile(osp.join(item, name)))
+            if not found:
+                raise InputError(f'folder {item!r} holds no images '
+                                 f'({"/".join(e[1:] for e in IMAGE_EXTENSIONS)})')
+            for path in found:
+                add(path)
+        elif osp.lexists(item):
+            add(item)
+        elif glob.has_magic(item):
+            found = sorted(p for p in glob.glob(item, recursive=True)
+                           if osp.isfile(p) and _is_image_name(p))
+            if not found:
+                raise InputError(f'pattern {item!r} matches no image files')
+            for path in found:
+                add(path)
+        elif item not in (f['image'] for f in failures):
+            failures.append(dict(image=item, error='no such file or directory'))
+    return paths, failures
+
+
+# -- config -> pipeline, class names, model ---------------------------------------------
+
+def inner_dataset_config(dataset_cfg: dict) -> dict:
+    """The dataset config inside wrappers (``RepeatDataset``, ``ClassBalancedDataset``,
+    ``MultiImageMixDataset``: ``dataset``; ``ConcatDataset``: the first of ``datasets``)."""
+    while True:
+        if 'dataset' in dataset_cfg:
+            dataset_cfg = dataset_cfg['dataset']
+        elif 'datasets' in dataset_cfg:
+            dataset_cfg = dataset_cfg['datasets'][0]
+        else:
+            return dataset_cfg
+
+
+def _split_dataset_config(cfg: Config, split: str) -> dict:
+    loader = cfg.get(f'{split}_dataloader')
+    if loader is None:
+        raise ConfigError(f'the config has no {split}_dataloader')
+    return inner_dataset_config(loader.dataset)
+
+
+def _type_name(step) -> str:
+    kind = step.get('type') if isinstance(step, dict) else step
+    return kind if isinstance(kind, str) else getattr(kind, '__name__', type(step).__name__)
+
+
+def split_transforms(cfg: Config, split: str = 'test', annotations: bool = True) -> list:
+    """The transforms of the ``split`` dataloader's pipeline, built in the config's
+    scope; without the annotation loaders when ``annotations`` is False. The pipeline
+    must start with ``LoadImageFromFile``, which reads the image file."""
+    from mmengine.dataset import Compose
+    init_default_scope(cfg.default_scope)
+    steps = list(_split_dataset_config(cfg, split).get('pipeline') or [])
+    if not annotations:
+        steps = [s for s in steps if _type_name(s) not in ANNOTATION_LOADERS]
+    transforms = list(Compose(steps).transforms)
+    names = [type(t).__name__ for t in transforms]
+    if not names or names[0] != 'LoadImageFromFile':
+        raise ConfigError(f'the {split} pipeline must start with LoadImageFromFile (it '
+                          f'reads the image file), got {names}')
+    return transforms
+
+
+def dataset_metainfo(cfg: Config, split: str = 'test') -> dict:
+    """``classes`` and ``palette`` (and the rest of the metainfo) of the ``split``
+    dataset, from its class and the config's ``metainfo``; no annotation is read."""
+    from mmengine.registry import DATASETS
+    init_default_scope(cfg.default_scope)
+    # lazy: no annotation file is read; no pipeline: the transforms are not needed here
+    dataset = DATASETS.build({**_split_dataset_config(cfg, split), 'lazy_init': True,
+                              'pipeline': []})
+    meta = dict(dataset.metainfo)
+    if not meta.get('classes'):
+        raise ConfigError(f'the {split} dataset {type(dataset).__name__} names no classes; '
+                          'set metainfo=dict(classes=...) in its config')
+    return meta
+
+
+def build_inference_model(cfg: Config, model_file: str, backend: str = 'pytorch',
+                          device: str = 'cpu') -> torch.nn.Module:
+    """The mmengine model that runs ``model_file``: the config's model with the
+    checkpoint loaded strictly (``pytorch``), or a ``DeployedModel`` for an ONNX file
+    (``onnxruntime``) or an engine (``tensorrt``). Bad pairs fail here, with the deploy
+    pipeline's errors (``CheckpointMismatch``, ``SignatureMismatch``,
+    ``BackendUnavailable``)."""
+    from ..deploy.backends import BACKENDS, MODEL_SUFFIXES, BackendUnavailable
+    from ..deploy.pipeline import PROVIDERS, DeployError, load_model
+    if backend not in BACKENDS:
+        raise ConfigError(f'--backend must be one of {", ".join(BACKENDS)}, '
+                          f'got {backend!r}')
+    if device not in PROVIDERS:
+        raise ConfigError(f'--device must be cpu or cuda, got {device!r}')
+    if not osp.isfile(model_file):
+        raise ConfigError(f'model file {model_file!r} does not exist')
+    if backend == 'pytorch':
+        deployed = [s for suffixes in MODEL_SUFFIXES.values() for s in suffixes]
+        if model_file.endswith(tuple(deployed)):
+            raise ConfigError(f'--backend pytorch runs a checkpoint (.pth); '
+                              f'{model_file!r} is a deployed model: leave --backend out '
+                              'or name its backend')
+        if device == 'cuda' and not torch.cuda.is_available():
+            raise BackendUnavailable('--device cuda: PyTorch sees no CUDA GPU on this '
+                                     'machine; use --device cpu')
+        try:
+            return load_model(cfg, model_file).to(device)
+        except (pickle.UnpicklingError, EOFError) as e:
+            raise DeployError(f'{model_file} is not a readable PyTorch checkpoint '
+                              f'({_first_line(e)})') from e
+    backend_args = {}
+    if backend == 'onnxruntime':
+        backend_args['providers'] = list(PROVIDERS[device])
+    else:
+        from ..deploy.tensorrt import import_tensorrt
+        import_tensorrt()  # say TensorRT/GPU is missing before reading the file
+    from google.protobuf.message import DecodeError
+    try:
+        return load_model(deployed_model_config(cfg, model_file, backend, backend_args),
+                          None)
+    except DecodeError as e:
+        raise DeployError(f'{model_file} is not a readable ONNX file ({_first_line(e)})'
+                          ) from e
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+# -- prediction -----------------------------------------------------------------------
+
+@dataclass
+class Prediction:
+    """A data sample with predictions in original-image pixels, and the original image
+    as decoded (BGR, like ``LoadImageFromFile``)."""
+    sample: object
+    image: np.ndarray
+
+
+def _read_error(path: str, error: Exception) -> ImageReadError:
+    if not osp.lexists(path):
+        reason = 'no such file or directory'
+    elif osp.isdir(path):
+        reason = 'is a folder, not an image file'
+    elif osp.getsize(path) == 0:
+        reason = 'empty file (0 bytes)'
+    else:
+        reason = f'not a readable image ({_first_line(error)})'
+    return ImageReadError(path, reason)
+
+
+class Predictor:
+    """``predictor(path) -> data sample``: one image through the config's test pipeline
+    (annotation loaders left out) and ``model.test_step``.
+
+    ``config`` is a config path (``cfg_options`` applied) or a loaded ``Config``;
+    ``model_file`` a checkpoint (``backend='pytorch'``), an ONNX file (``onnxruntime``)
+    or an engine (``tensorrt``); ``backend`` defaults to the one its suffix names.
+    """
+
+    def __init__(self, config: str | Config, model_file: str, backend: str | None = None,
+                 device: str = 'cpu', cfg_options: dict | None = None):
+        from ..deploy.backends import backend_of
+        from ..deploy.config import SCOPE_TASKS
+        self.cfg = (config if isinstance(config, Config)
+                    else load_config(str(config), cfg_options))
+        self.scope = task_of(self.cfg)
+        self.task = SCOPE_TASKS[self.scope]
+        self.model_file = str(model_file)
+        self.backend = backend or backend_of(self.model_file)
+        self.device = device
+        self.transforms = split_transforms(self.cfg, 'test', annotations=False)
+        self.dataset_meta = dataset_metainfo(self.cfg, 'test')
+        self.model = build_inference_model(self.cfg, self.model_file, self.backend, device)
+
+    @property
+    def classes(self) -> tuple:
+        return tuple(self.dataset_meta['classes'])
+
+    @torch.no_grad()
+    def infer(self, path: str, img_id: int = 0) -> Prediction:
+        """Predict one image; :class:`ImageReadError` if the file cannot be read."""
+        from mmengine.dataset import pseudo_collate
+        init_default_scope(self.cfg.default_scope)
+        path = str(path)
+        try:
+            results = self.transforms[0](dict(img_path=path, img_id=img_id))
+        except Exception as e:  # mmcv raises whatever the decoder raised
+            raise _read_error(path, e) from e
+        if results is None or results.get('img') is None:
+            raise _read_error(path, ValueError('the decoder returned nothing'))
+        image = results['img']
+        for transform in self.transforms[1:]:
+            results = transform(results)
+            if results is None:
+                raise ValueError(f'{type(transform).__name__} dropped {path} (the test '
+                                 'pipeline must keep every image)')
+        sample = self.model.test_step(pseudo_collate([results]))[0]
+        return Prediction(sample=sample.cpu(), image=image)
+
+    def __call__(self, path: str, img_id: int = 0):
+        return self.infer(path, img_id).sample
+
+
+def _masks_array(masks) -> np.ndarray:
+    if isinstance(masks, torch.Tensor):
+        return masks.detach().cpu().numpy().astype(bool)
+    if hasattr(masks, 'to_ndarray'):  # mmdet BitmapMasks/PolygonMasks
+        return masks.to_ndarray().astype(bool)
+    return np.asarray(masks, dtype=bool)
+
+
+def _encode_rle(mask: np.ndarray) -> dict:
+    import pycocotools.mask as mask_util
+    rle = mask_util.encode(np.asfortranarray(mask[:, :, None], dtype=np.uint8))[0]
+    return dict(size=[int(v) for v in rle['size']], counts=rle['counts'].decode('ascii'))
+
+
+def label_map(sample) -> np.ndarray:
+    """The predicted class index per pixel (``[H, W]`` int64) of a segmentation sample."""
+    return sample.pred_sem_seg.data[0].detach().cpu().numpy().astype(np.int64)
+
+
+def predictions_to_dict(sample, class_names: Sequence[str]) -> dict:
+    """The predictions of a data sample as plain JSON types, in original-image pixels.
+
+    Detection: ``height``, ``width`` and ``instances``, each ``{label, class, score,
+    bbox: [x1, y1, x2, y2]}`` plus ``mask`` (COCO compressed RLE, ``{size, counts}``)
+    when the model predicts masks; every prediction the model returned, best first.
+    Segmentation: ``height``, ``width`` and ``classes_present``, each ``{label, class,
+    fraction}`` (the fraction of the image's pixels predicted as that class).
+    """
+    height, width = (int(v) for v in sample.metainfo['ori_shape'][:2])
+    out = dict(height=height, width=width)
+
+    def name(label: int) -> str:
+        return str(class_names[label]) if 0 <= label < len(class_names) else str(label)
+
+    if 'pred_sem_seg' in sample:
+        labels = label_map(sample)
+        counts = np.bincount(labels.ravel(), minlength=len(class_names))
+        out['classes_present'] = [
+            dict(label=int(i), **{'class': name(int(i))}, fraction=float(c / labels.size))
+            for i, c in enumerate(counts) if c]
+        return out
+    inst = sample.pred_instances
+    scores = inst.scores.detach().cpu().numpy().astype(float)
+    order = np.argsort(-scores, kind='stable')
+    bboxes = inst.bboxes.detach().cpu().numpy().astype(float)
+    bboxes = np.clip(bboxes, 0, [width, height, width, height])
+    labels = inst.labels.detach().cpu().numpy().astype(int)
+    masks = _masks_array(inst.masks) if 'masks' in inst else None
+    instances = []
+    for k in order:
+        record = {'label': int(labels[k]), 'class': name(int(labels[k])),
+                  'score': float(scores[k]), 'bbox': [float(v) for v in bboxes[k]]}
+        if masks is not None:
+            record['mask'] = _encode_rle(masks[k])
+        instances.append(record)
+    out['instances'] = instances
+    return out
+
+
+# -- drawing --------------------------------------------------------------------------
+
+_VISUALIZER_IDS = itertools.count()
+
+
+def _full_palette(palette, num_classes: int) -> list:
+    """``palette`` completed to ``num_classes`` colours (fixed random ones where the
+    dataset has none)."""
+    palette = [tuple(int(v) for v in c) for c in (palette or [])]
+    if len(palette) < num_classes:
+        rng = np.random.RandomState(42)
+        extra = rng.randint(0, 256, size=(num_classes - len(palette), 3))
+        palette += [tuple(int(v) for v in c) for c in extra]
+    return palette
+
+
+def build_visualizer(task: str, dataset_meta: dict):
+    """A ``DetLocalVisualizer`` or ``SegLocalVisualizer`` for the dataset's classes and
+    palette. It gets a name of its own (mmengine keeps visualisers by name) and no
+    storage backend: the caller writes the painted image."""
+    name = f'trtvit_dense.infer.{os.getpid()}.{next(_VISUALIZER_IDS)}'
+    classes = tuple(dataset_meta['classes'])
+    meta = dict(classes=classes, palette=_full_palette(dataset_meta.get('palette'),
+                                                       len(classes)))
+    if task == 'detection':
+        from mmdet.visualization import DetLocalVisualizer
+        visualizer = DetLocalVisualizer(name=name, vis_backends=[])
+    else:
+        from mmseg.visualization import SegLocalVisualizer
+        visualizer = SegLocalVisualizer(name=name, vis_backends=[], alpha=0.5)
+    visualizer.dataset_meta = meta
+    return visualizer
+
+
+def draw_prediction(visualizer, prediction: Prediction,
+                    score_thr: float = 0.3) -> np.ndarray:
+    """The original image (RGB) with the prediction painted on it: boxes with class and
+    score and instance masks above ``score_thr``, or the semantic map overlaid."""
+    image = prediction.image
+    if image.dtype != np.uint8:
+        image = np.clip(image, 0, 255).astype(np.uint8)
+    if image.ndim == 2:
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    rgb = np.ascontiguousarray(image[:, :, ::-1])
+    kwargs = (dict(pred_score_thr=score_thr) if 'pred_instances' in prediction.sample
+              else dict(with_labels=True))
+    visualizer.add_datasample('prediction', rgb, prediction.sample, draw_gt=False,
+                              show=False, **kwargs)
+    return visualizer.get_image()
+
+
+# -- the tool ---------------------------------------------------------------------------
+
+def default_out_dir(config: str) -> str:
+    """``work_dirs/infer/<config name>``."""
+    return osp.join('work_dirs', 'infer', osp.splitext(osp.basename(str(config)))[0])
+
+
+def _readable(path: Path) -> None:
+    # atomic_path's temporary files are private (0600); outputs get the usual mode
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
+def _write_png(path: Path, image: np.ndarray) -> None:
+    import cv2
+    from ..utils.atomic import atomic_write_bytes
+    ok, data = cv2.imencode('.png', image)
+    if not ok:
+        raise RuntimeError(f'could not encode {path} as PNG')
+    atomic_write_bytes(path, data.tobytes())
+    _readable(path)
+
+
+def _unique_stem(path: str, used: set, suffixes: Sequence[str]) -> str:
+    """The image's file stem, with ``_1``, ``_2``... appended when another image (from
+    another folder) already took one of the output names it needs."""
+    stem = Path(path).stem
+    for n in itertools.count():
+        candidate = stem if n == 0 else f'{stem}_{n}'
+        names = {candidate + s for s in suffixes}
+        if not names & used:
+            used.update(names)
+            return candidate
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def run_inference(config: str, model: str, inputs: Iterable[str],
+                  out_dir: str | None = None, backend: str | None = None,
+                  device: str = 'cpu', score_thr: float = 0.3,
+                  cfg_options: dict | None = None,
+                  report: Callable[[str], None] = _stderr) -> dict:
+    """Predict every image of ``inputs`` (see :func:`collect_images`) and write
+    ``<out_dir>/<stem>.png`` (painted), for segmentation ``<stem>_labels.png`` (class
+    index per pixel) and ``<out_dir>/predictions.json``.
+
+    An image that cannot be read is reported through ``report`` when met, skipped and
+    listed under ``failed``; any other error (config, model file, backend) is raised at
+    once. Returns the JSON document plus ``out_dir``, ``predictions_file`` and
+    ``num_inputs`` (images found plus missing paths).
+    """
+    paths, failed = collect_images(inputs)
+    for failure in failed:
+        report(f'cannot read {failure["image"]}: {failure["error"]}')
+    predictor = Predictor(config, model, backend=backend, device=device,
+                          cfg_options=cfg_options)
+    out_dir = Path(out_dir or default_out_dir(config))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    visualizer = build_visualizer(predictor.task, predictor.dataset_meta)
+    classes = predictor.classes
+    segmentation = predictor.task == 'segmentation'
+    suffixes = ('.png', '_labels.png') if segmentation else ('.png', )
+    used = {PREDICTIONS_FILE}
+    images = []
+    for i, path in enumerate(paths):
+        try:
+            prediction = predictor.infer(path, img_id=i)
+        except ImageReadError as e:
+            report(f'cannot read {e.path}: {e.reason}')
+            failed.append(dict(image=e.path, error=e.reason))
+            continue
+        stem = _unique_stem(path, used, suffixes)
+        painted = out_dir / f'{stem}.png'
+        _write_png(painted, draw_prediction(visualizer, prediction, score_thr)[:, :, ::-1])
+        record = dict(image=path, output=str(painted),
+                      **predictions_to_dict(prediction.sample, classes))
+        if segmentation:
+            labels_png = out_dir / f'{stem}_labels.png'
+            dtype = np.uint8 if len(classes) <= 256 else np.uint16
+            _write_png(labels_png, label_map(prediction.sample).astype(dtype))
+            record = dict(record, label_map=str(labels_png))
+        images.append(record)
+
+    document = dict(config=str(config), model=str(model), backend=predictor.backend,
+                    device=device, task=predictor.task, score_thr=float(score_thr),
+                    classes=list(classes), images=images, failed=failed)
+    json_path = out_dir / PREDICTIONS_FILE
+    from ..utils.atomic import atomic_path
+    with atomic_path(json_path) as tmp:
+        tmp.write_text(json.dumps(document) + '\n')
+    _readable(json_path)
+    return dict(document, out_dir=str(out_dir), predictions_file=str(json_path),
+                num_inputs=len(paths) + sum(1 for f in failed if f['image'] not in paths))
