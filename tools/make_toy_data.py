@@ -10,8 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-from trtvit_dense.datasets import (DEFAULT_NUM_TRAIN, DEFAULT_NUM_VAL, existing_toy_summary,
-                                   make_toy_ade, make_toy_coco)
+from trtvit_dense.datasets import (DEFAULT_IMAGE_SIZE, DEFAULT_NUM_TRAIN, DEFAULT_NUM_VAL,
+                                   existing_toy_summary, make_toy_ade, make_toy_coco)
 
 GENERATORS = {'coco': make_toy_coco, 'ade': make_toy_ade}
 
@@ -24,6 +24,9 @@ def parse_args():
                         help='training images per dataset')
     parser.add_argument('--num-val', type=int, default=DEFAULT_NUM_VAL,
                         help='validation images per dataset')
+    parser.add_argument('--image-size', type=int, nargs=2, metavar=('MIN', 'MAX'),
+                        default=DEFAULT_IMAGE_SIZE,
+                        help='range of image heights and widths in pixels')
     parser.add_argument('--only', choices=list(GENERATORS), help='generate one dataset only')
     parser.add_argument('--force', action='store_true',
                         help='regenerate even if the dataset is up to date')
@@ -32,7 +35,8 @@ def parse_args():
 
 def main():
     args = parse_args()
-    params = dict(seed=args.seed, num_train=args.num_train, num_val=args.num_val)
+    params = dict(seed=args.seed, num_train=args.num_train, num_val=args.num_val,
+                  image_size=tuple(args.image_size))
     for kind in [args.only] if args.only else GENERATORS:
         out_dir = Path(args.out_dir) / f'toy_{kind}'
         summary = None if args.force else existing_toy_summary(out_dir, kind, **params)

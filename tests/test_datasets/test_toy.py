@@ -201,6 +201,24 @@ def test_existing_toy_summary(tmp_path):
     assert existing_toy_summary(tmp_path / 'coco', 'coco', **{**params, 'seed': 4}) is None
     assert existing_toy_summary(tmp_path / 'coco', 'coco', **{**params, 'num_val': 2}) is None
     assert existing_toy_summary(tmp_path / 'missing', 'coco', **params) is None
+    assert existing_toy_summary(tmp_path / 'coco', 'coco', **params,
+                                image_size=(100, 200)) is None
+
+
+@pytest.mark.parametrize('kind', ['coco', 'ade'])
+def test_image_size_range(tmp_path, kind):
+    GENERATORS[kind](tmp_path / kind, num_train=6, num_val=1, seed=0, image_size=(70, 90))
+    images = [cv2.imread(str(p)) for p in (tmp_path / kind).rglob('*.jpg')]
+    assert len(images) == 7
+    assert all(70 <= side <= 90 for image in images for side in image.shape[:2])
+    assert existing_toy_summary(tmp_path / kind, kind, seed=0, num_train=6, num_val=1,
+                                image_size=(70, 90)) is not None
+
+
+@pytest.mark.parametrize('size', [(63, 100), (120, 100), (64, 100.0), (64,)])
+def test_image_size_refused(tmp_path, size):
+    with pytest.raises(ValueError, match=r'image_size must be \(min, max\) side lengths'):
+        make_toy_coco(tmp_path / 'coco', num_train=1, num_val=1, image_size=size)
 
 
 def run_cli(*args: str) -> str:

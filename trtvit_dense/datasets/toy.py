@@ -29,7 +29,7 @@ import numpy as np
 import pycocotools.mask as mask_util
 
 __all__ = [
-    'GENERATOR_VERSION', 'DEFAULT_NUM_TRAIN', 'DEFAULT_NUM_VAL', 'TOY_COCO_CLASSES',
+    'GENERATOR_VERSION', 'DEFAULT_NUM_TRAIN', 'DEFAULT_NUM_VAL', 'DEFAULT_IMAGE_SIZE', 'TOY_COCO_CLASSES',
     'TOY_COCO_CATEGORY_IDS', 'TOY_COCO_PALETTE', 'TOY_ADE_CLASSES', 'TOY_ADE_PALETTE',
     'make_toy_coco', 'make_toy_ade', 'existing_toy_summary'
 ]
@@ -38,6 +38,8 @@ __all__ = [
 GENERATOR_VERSION = 1
 DEFAULT_NUM_TRAIN = 200
 DEFAULT_NUM_VAL = 50
+# Height and width are drawn independently from this range (inclusive).
+DEFAULT_IMAGE_SIZE = (160, 384)
 
 SHAPES = ('circle', 'rectangle', 'triangle', 'star', 'ring')
 # OpenCV hues (0-179): red, blue, green, yellow, magenta; far enough apart that colour
@@ -64,13 +66,15 @@ _EMPTY_EVERY, _EMPTY_OFFSET = 10, 3
 # A shape whose visible part falls below this is left out of the scene rather than
 # painted unlabelled: an unannotated sliver would teach the model it is background.
 _MIN_VISIBLE_FRACTION, _MIN_VISIBLE_PIXELS = 0.3, 150
+# Below this the smallest shapes fall under _MIN_VISIBLE_PIXELS and scenes come out empty.
+_MIN_IMAGE_SIDE = 64
 
 PathLike = Union[str, os.PathLike]
 Colour = np.ndarray  # float32 BGR, shape (3,)
 
 
-def _image_size(rng: np.random.Generator) -> Tuple[int, int]:
-    height, width = rng.integers(160, 385, size=2)
+def _image_size(rng: np.random.Generator, size_range: Tuple[int, int]) -> Tuple[int, int]:
+    height, width = rng.integers(size_range[0], size_range[1] + 1, size=2)
     return int(height), int(width)
 
 
@@ -187,9 +191,9 @@ def _finish(rng: np.random.Generator, canvas: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
 
 
-def _coco_image(rng: np.random.Generator,
-                num_shapes: int) -> Tuple[np.ndarray, List[Tuple[int, np.ndarray]]]:
-    h, w = _image_size(rng)
+def _coco_image(rng: np.random.Generator, num_shapes: int,
+                size_range: Tuple[int, int]) -> Tuple[np.ndarray, List[Tuple[int, np.ndarray]]]:
+    h, w = _image_size(rng, size_range)
     canvas = np.empty((h, w, 3), np.float32)
     _paint(rng, canvas, np.ones((h, w), bool), _dull_colours(rng))
     for mask in _clutter_masks(rng, h, w):
@@ -200,8 +204,9 @@ def _coco_image(rng: np.random.Generator,
     return _finish(rng, canvas), objects
 
 
-def _ade_image(rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray]:
-    h, w = _image_size(rng)
+def _ade_image(rng: np.random.Generator,
+               size_range: Tuple[int, int]) -> Tuple[np.ndarray, np.ndarray]:
+    h, w = _image_size(rng, size_range)
     y, x = np.ogrid[:h, :w]
     horizon = (rng.uniform(0.25, 0.75) * h + np.tan(rng.uniform(-0.2, 0.2)) * (x - w / 2) +
                rng.uniform(0, 0.04) * h * np.sin(x * rng.uniform(0.01, 0.05) + rng.uniform(0, 6)))
@@ -260,14 +265,15 @@ def _write_image(path: Path, image: np.ndarray) -> None:
         raise OSError(f'could not write {path}')
 
 
-def _write_coco_split(root: Path, split: str, seed: int, count: int) -> Dict[str, int]:
+def _write_coco_split(root: Path, split: str, seed: int, count: int,
+                      size_range: Tuple[int, int]) -> Dict[str, int]:
     (root / split).mkdir(parents=True)
     (root / 'annotations').mkdir(exist_ok=True)
     images, annotations = [], []
     for index in range(count):
         rng = _image_rng(seed, 'coco', split, index)
         empty = index % _EMPTY_EVERY == _EMPTY_OFFSET
-        image, objects = _coco_image(rng, 0 if empty else int(rng.integers(1, 6)))
+        image, objects = _coco_image(rng, 0 if empty else int(rng.integers(1, 6)), size_range)
         image_id, (h, w) = index + 1, image.shape[:2]
         file_name = f'{image_id:012d}.jpg'
         _write_image(root / split / file_name, image)
@@ -295,14 +301,15 @@ def _write_coco_split(root: Path, split: str, seed: int, count: int) -> Dict[str
                 rle_annotations=num_rle, polygon_annotations=len(annotations) - num_rle)
 
 
-def _write_ade_split(root: Path, split: str, seed: int, count: int) -> Dict[str, object]:
+def _write_ade_split(root: Path, split: str, seed: int, count: int,
+                     size_range: Tuple[int, int]) -> Dict[str, object]:
     img_dir, ann_dir = (root / 'ADEChallengeData2016' / kind / _ADE_SPLIT_DIRS[split]
                         for kind in ('images', 'annotations'))
     img_dir.mkdir(parents=True)
     ann_dir.mkdir(parents=True)
     pixels = np.zeros(len(TOY_ADE_CLASSES) + 1, np.int64)
     for index in range(count):
-        image, labels = _ade_image(_image_rng(seed, 'ade', split, index))
+        image, labels = _ade_image(_image_rng(seed, 'ade', split, index), size_range)
         stem = f'ADE_{split}_{index + 1:08d}'  # ADE20K's own naming
         _write_image(img_dir / f'{stem}.jpg', image)
         _write_image(ann_dir / f'{stem}.png', labels)
@@ -320,10 +327,15 @@ def _read_meta(out_dir: Path) -> Optional[dict]:
     return meta if isinstance(meta, dict) and meta.get('generator') == _GENERATOR else None
 
 
-def _check_args(out_dir: Path, kind: str, seed: int, num_train: int, num_val: int) -> None:
+def _check_args(out_dir: Path, kind: str, seed: int, num_train: int, num_val: int,
+                image_size: Tuple[int, int]) -> None:
     for name, value in (('num_train', num_train), ('num_val', num_val)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f'{name} must be a positive integer, got {value!r}')
+    if (len(image_size) != 2 or not all(isinstance(v, int) for v in image_size) or
+            not _MIN_IMAGE_SIDE <= image_size[0] <= image_size[1]):
+        raise ValueError(f'image_size must be (min, max) side lengths with '
+                         f'{_MIN_IMAGE_SIDE} <= min <= max, got {tuple(image_size)!r}')
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f'seed must be a non-negative integer, got {seed!r}')
     if out_dir.exists() and not out_dir.is_dir():
@@ -335,19 +347,22 @@ def _check_args(out_dir: Path, kind: str, seed: int, num_train: int, num_val: in
 
 
 def _generate(out_dir: PathLike, kind: str, seed: int, num_train: int, num_val: int,
-              write_split: Callable[[Path, str, int, int], dict]) -> dict:
+              image_size: Tuple[int, int],
+              write_split: Callable[[Path, str, int, int, Tuple[int, int]], dict]) -> dict:
     out_dir = Path(out_dir)
-    _check_args(out_dir, kind, seed, num_train, num_val)
+    image_size = tuple(image_size)
+    _check_args(out_dir, kind, seed, num_train, num_val, image_size)
     # Build beside the target and rename into place: a killed run never leaves a
     # half-written dataset under the final name.
     tmp_dir = out_dir.with_name(f'.{out_dir.name}.tmp-{os.getpid()}')
     shutil.rmtree(tmp_dir, ignore_errors=True)
     tmp_dir.mkdir(parents=True)
     try:
-        summary = {split: write_split(tmp_dir, split, seed, count)
+        summary = {split: write_split(tmp_dir, split, seed, count, image_size)
                    for split, count in zip(_SPLITS, (num_train, num_val))}
         meta = dict(generator=_GENERATOR, version=GENERATOR_VERSION, kind=kind, seed=seed,
-                    num_train=num_train, num_val=num_val, summary=summary)
+                    num_train=num_train, num_val=num_val, image_size=list(image_size),
+                    summary=summary)
         (tmp_dir / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + '\n')
         if out_dir.exists():
             old_dir = out_dir.with_name(f'.{out_dir.name}.old-{os.getpid()}')
@@ -362,7 +377,8 @@ def _generate(out_dir: PathLike, kind: str, seed: int, num_train: int, num_val: 
 
 
 def make_toy_coco(out_dir: PathLike, num_train: int = DEFAULT_NUM_TRAIN,
-                  num_val: int = DEFAULT_NUM_VAL, seed: int = 0) -> dict:
+                  num_val: int = DEFAULT_NUM_VAL, seed: int = 0,
+                  image_size: Tuple[int, int] = DEFAULT_IMAGE_SIZE) -> dict:
     """Write a toy dataset in the COCO instances layout.
 
     Files: ``annotations/instances_{train,val}.json``, ``{train,val}/<id:012d>.jpg`` and
@@ -374,6 +390,8 @@ def make_toy_coco(out_dir: PathLike, num_train: int = DEFAULT_NUM_TRAIN,
         num_train: Number of training images.
         num_val: Number of validation images.
         seed: Seed of the random streams; equal seeds give byte-identical files.
+        image_size: (min, max) side length in pixels; height and width are drawn
+            independently from this range.
 
     Returns:
         Per split: counts of ``images``, ``annotations``, ``empty_images``,
@@ -383,11 +401,12 @@ def make_toy_coco(out_dir: PathLike, num_train: int = DEFAULT_NUM_TRAIN,
         ValueError: A count is not a positive integer, ``seed`` is negative, or
             ``out_dir`` holds something other than a toy COCO dataset.
     """
-    return _generate(out_dir, 'coco', seed, num_train, num_val, _write_coco_split)
+    return _generate(out_dir, 'coco', seed, num_train, num_val, image_size, _write_coco_split)
 
 
 def make_toy_ade(out_dir: PathLike, num_train: int = DEFAULT_NUM_TRAIN,
-                 num_val: int = DEFAULT_NUM_VAL, seed: int = 0) -> dict:
+                 num_val: int = DEFAULT_NUM_VAL, seed: int = 0,
+                 image_size: Tuple[int, int] = DEFAULT_IMAGE_SIZE) -> dict:
     """Write a toy dataset in the ADE20K (ADEChallengeData2016) layout.
 
     Files: ``ADEChallengeData2016/images/{training,validation}/ADE_{train,val}_<n:08d>.jpg``,
@@ -401,6 +420,7 @@ def make_toy_ade(out_dir: PathLike, num_train: int = DEFAULT_NUM_TRAIN,
         num_train: Number of training images.
         num_val: Number of validation images.
         seed: Seed of the random streams; equal seeds give byte-identical files.
+        image_size: As in :func:`make_toy_coco`.
 
     Returns:
         Per split: ``images``, the ``ignored_fraction`` of pixels (label 0) and the
@@ -410,16 +430,17 @@ def make_toy_ade(out_dir: PathLike, num_train: int = DEFAULT_NUM_TRAIN,
         ValueError: A count is not a positive integer, ``seed`` is negative, or
             ``out_dir`` holds something other than a toy ADE dataset.
     """
-    return _generate(out_dir, 'ade', seed, num_train, num_val, _write_ade_split)
+    return _generate(out_dir, 'ade', seed, num_train, num_val, image_size, _write_ade_split)
 
 
 def existing_toy_summary(out_dir: PathLike, kind: str, seed: int, num_train: int,
-                         num_val: int) -> Optional[dict]:
+                         num_val: int,
+                         image_size: Tuple[int, int] = DEFAULT_IMAGE_SIZE) -> Optional[dict]:
     """The summary of the toy ``kind`` ('coco' or 'ade') dataset at ``out_dir`` if it was
     generated with these arguments by this generator version, else None."""
     meta = _read_meta(Path(out_dir))
     expected = dict(version=GENERATOR_VERSION, kind=kind, seed=seed, num_train=num_train,
-                    num_val=num_val)
+                    num_val=num_val, image_size=list(image_size))
     if meta is None or any(meta.get(key) != value for key, value in expected.items()):
         return None
     return meta['summary']
