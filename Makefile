@@ -11,7 +11,7 @@ setup:
 	PYTHON=$(PYTHON) VENV=$(VENV) bash tools/setup_env.sh
 
 demo: setup
-	$(PY) tools/analysis/variants.py
+	$(PY) tools/demo.py
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)

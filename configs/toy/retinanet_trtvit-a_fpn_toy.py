@@ -1,13 +1,23 @@
-# RetinaNet TRT-ViT-A on the toy COCO data: the real config with the toy data settings
-# of the Mask R-CNN toy config (same images, scale, schedule), boxes only.
+# RetinaNet TRT-ViT-A on the toy COCO data: the real config with the toy settings of the
+# Mask R-CNN toy config (same images, scale, widths, schedule), boxes only.
 _base_ = '../retinanet/retinanet_trtvit-a_fpn_1x_coco.py'
 
 data_root = 'data/toy_coco/'
 # == trtvit_dense.datasets.TOY_COCO_CLASSES (a test checks it)
 metainfo = dict(classes=('circle', 'rectangle', 'triangle', 'star', 'ring'))
-img_scale = (224, 224)  # see mask-rcnn_trtvit-a_fpn_toy.py
+img_scale = (160, 160)  # see mask-rcnn_trtvit-a_fpn_toy.py
 
-model = dict(bbox_head=dict(num_classes=5))
+# From scratch, RetinaNet's classification loss barely moved in 270 iterations without
+# GroupNorm in the neck and head (toy bbox mAP 0.001); with it, and a GIoU box loss as in
+# mmdet's retinanet giou config, it reached 0.48.
+gn = dict(type='GN', num_groups=32, requires_grad=True)
+channels = 128
+model = dict(
+    neck=dict(out_channels=channels, norm_cfg=gn),
+    bbox_head=dict(
+        num_classes=5, in_channels=channels, feat_channels=channels, norm_cfg=gn,
+        reg_decoded_bbox=True,
+        loss_bbox=dict(_delete_=True, type='GIoULoss', loss_weight=2.0)))
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -46,13 +56,16 @@ test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
 test_evaluator = val_evaluator
 
-max_epochs = 8  # as the Mask R-CNN toy config: 360 iterations, lr x0.1 for the last
+# 8 epochs = 360 iterations, lr x0.1 for the last: RetinaNet learns slower than Mask R-CNN
+# here (bbox mAP 0.48 after 6 epochs; a 2x higher rate gave 0.35).
+max_epochs = 8
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=50),
-    dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True, milestones=[7],
-         gamma=0.1),
+    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=30),
+    dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True,
+         milestones=[max_epochs - 1], gamma=0.1),
 ]
-optim_wrapper = dict(optimizer=dict(lr=4e-4))  # from scratch, small batch
-default_hooks = dict(logger=dict(interval=10), checkpoint=dict(interval=1, max_keep_ckpts=2))
+optim_wrapper = dict(optimizer=dict(lr=1e-3))  # from scratch, small batch
+default_hooks = dict(logger=dict(interval=10),
+                     checkpoint=dict(interval=max_epochs, max_keep_ckpts=1))
 auto_scale_lr = dict(enable=False, base_batch_size=4)

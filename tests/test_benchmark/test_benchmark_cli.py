@@ -42,8 +42,8 @@ def test_benchmark_detection_then_resume(toy_data, tmp_path, capsys, monkeypatch
     assert [(r['backend'], r['precision']) for r in rows] == [('pytorch', 'fp32'),
                                                               ('onnxruntime', 'fp32')]
     for r in rows:
-        assert r['compute_opt']['shape'] == [1, 3, 224, 224]  # the toy profile's opt
-        assert r['e2e_opt']['shape'] == [1, 3, 224, 224]      # the image made for it
+        assert r['compute_opt']['shape'] == [1, 3, 160, 160]  # the toy profile's opt
+        assert r['e2e_opt']['shape'] == [1, 3, 160, 160]      # the image made for it
         assert r['compute_opt']['count'] == 2 and r['e2e_opt']['count'] == 2
         assert set(r['e2e_opt']['stages_ms']) == {'decode', 'pre', 'model', 'post'}
         assert 0 < r['e2e_opt']['host_fraction'] < 1
@@ -91,7 +91,7 @@ def test_benchmark_segmentation_static_and_paired(toy_data, tmp_path, capsys):
     assert row['paired']['speedup_e2e'] > 0 and row['paired']['pytorch']['count'] == 2
     static_manifest = json.loads(
         (Path(row['static']['model_file']).parent / 'manifest.json').read_text())
-    assert static_manifest['deploy_config']['profile']['min_shape'] == [1, 3, 256, 256]
+    assert static_manifest['deploy_config']['profile']['min_shape'] == [1, 3, 160, 160]
 
 
 def test_benchmark_bad_inputs(tmp_path, toy_data, capsys):

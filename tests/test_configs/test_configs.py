@@ -62,12 +62,20 @@ def test_optimizer_and_norms(config):
             assert cfg.model[head].norm_cfg.type == 'BN'
 
 
-@pytest.mark.parametrize('config,classes,palette', [
-    ('configs/toy/mask-rcnn_trtvit-a_fpn_toy.py', TOY_COCO_CLASSES, None),
-    ('configs/toy/retinanet_trtvit-a_fpn_toy.py', TOY_COCO_CLASSES, None),
-    ('configs/toy/upernet_trtvit-a_toy.py', TOY_ADE_CLASSES, TOY_ADE_PALETTE),
-])
-def test_toy_configs_use_the_generator_classes(config, classes, palette):
+TOY_CONFIGS = [c for c in CONFIGS if c.startswith('configs/toy/')]
+
+
+def test_toy_configs_pair_trtvit_a_with_r50():
+    assert len(TOY_CONFIGS) == 6
+    for config in TOY_CONFIGS:
+        if '_r50_' in config:
+            assert config.replace('_r50_', '_trtvit-a_') in TOY_CONFIGS
+
+
+@pytest.mark.parametrize('config', TOY_CONFIGS)
+def test_toy_configs_use_the_generator_classes(config):
+    classes, palette = ((TOY_ADE_CLASSES, TOY_ADE_PALETTE) if 'upernet' in config else
+                        (TOY_COCO_CLASSES, None))
     cfg = load_config(str(ROOT / config))
     for split in ('train', 'val', 'test'):
         meta = cfg[f'{split}_dataloader'].dataset.metainfo

@@ -66,7 +66,7 @@ def test_coco_annotations_match_their_masks(toy_coco, split):
     for img in coco.dataset['images']:
         image = cv2.imread(str(root / split / img['file_name']))
         assert image.shape == (img['height'], img['width'], 3)
-        assert 160 <= min(image.shape[:2]) and max(image.shape[:2]) <= 384
+        assert 128 <= min(image.shape[:2]) and max(image.shape[:2]) <= 192
         sizes.add(image.shape[:2])
     assert any(h > w for h, w in sizes) and any(w > h for h, w in sizes)
     anns = coco.dataset['annotations']

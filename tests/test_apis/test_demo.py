@@ -1,0 +1,141 @@
+"""The one-command demo: its model list, target checks, step reuse and a tiny run."""
+import json
+from pathlib import Path
+
+import pytest
+
+from trtvit_dense.apis.demo import (DEMO_DEPLOY_CONFIGS, DEMO_MODELS, DEMO_TARGETS,
+                                    DemoModel, check_targets, run_demo, train_demo_model)
+from trtvit_dense.benchmark import TimingSettings
+from trtvit_dense.apis.demo import demo_benchmark_options
+
+ROOT = Path(__file__).parents[2]
+
+
+def test_demo_models_cover_every_task_and_backbone():
+    from trtvit_dense.apis import load_config
+    seen = set()
+    for model in DEMO_MODELS:
+        cfg = load_config(str(ROOT / model.config))
+        head = model.name.split('_')[0]
+        backbone = cfg.model.backbone.type
+        seen.add((head, backbone))
+        # the R50 baselines differ from TRT-ViT-A in the backbone (and its widths) only
+        if backbone != 'TRTViT':
+            twin = next(m for m in DEMO_MODELS if m.name == f'{head}_trtvit-a')
+            ref = load_config(str(ROOT / twin.config))
+            for key in ('train_cfg', 'optim_wrapper', 'param_scheduler', 'train_dataloader'):
+                assert cfg[key] == ref[key], (model.name, key)
+    assert seen == {(h, b) for h in ('mask-rcnn', 'retinanet', 'upernet')
+                    for b in ('TRTViT', 'ResNet' if h != 'upernet' else 'ResNetV1c')}
+    assert set(DEMO_TARGETS) == {m.name for m in DEMO_MODELS if 'trtvit' in m.name}
+    for path in DEMO_DEPLOY_CONFIGS.values():
+        assert (ROOT / path).is_file()
+
+
+def _row(name, backend, **accuracy):
+    return dict(name=name, backend=backend, accuracy=accuracy)
+
+
+def test_check_targets():
+    rows = [_row('mask-rcnn_trtvit-a', 'pytorch', bbox_mAP=50.0, segm_mAP=10.0),
+            _row('mask-rcnn_trtvit-a', 'onnxruntime', bbox_mAP=49.9),
+            _row('upernet_trtvit-a', 'onnxruntime', aAcc=90.0),
+            _row('upernet_r50', 'pytorch', mIoU=1.0)]
+    misses = check_targets(rows)
+    assert misses == ['mask-rcnn_trtvit-a on onnxruntime: bbox_mAP 49.9 < 50',
+                      'upernet_trtvit-a on onnxruntime: mIoU missing < 60']
+    assert check_targets(rows[:1]) == []
+
+
+def _tiny_config(tmp_path, base, name, data_root, **schedule):
+    """A toy config trained for a handful of iterations on the test's toy data."""
+    lines = [f"_base_ = {str(ROOT / base)!r}"]
+    if 'upernet' in base:
+        lines += [f"data_root = {data_root!r}",
+                  "train_dataloader = dict(dataset=dict(data_root=data_root))",
+                  "val_dataloader = dict(dataset=dict(data_root=data_root))",
+                  "test_dataloader = val_dataloader",
+                  "train_cfg = dict(max_iters=2, val_interval=2)",
+                  "param_scheduler = []",
+                  "default_hooks = dict(checkpoint=dict(interval=2))"]
+    else:
+        lines += [f"data_root = {data_root!r}",
+                  "train_dataloader = dict(batch_size=2, dataset=dict(data_root=data_root, "
+                  "indices=2))",
+                  "val_dataloader = dict(dataset=dict(data_root=data_root))",
+                  "test_dataloader = val_dataloader",
+                  "val_evaluator = dict(ann_file=data_root + "
+                  "'annotations/instances_val.json')",
+                  "test_evaluator = val_evaluator",
+                  "train_cfg = dict(max_epochs=1, val_interval=1)",
+                  "param_scheduler = []"]
+    path = tmp_path / f'{name}.py'
+    path.write_text('\n'.join(lines) + '\n')
+    return DemoModel(name, str(path))
+
+
+@pytest.mark.slow
+def test_demo_end_to_end_then_reuse(toy_data, tmp_path, monkeypatch):
+    coco = f"{toy_data / 'toy_coco'}/"
+    ade = str(toy_data / 'toy_ade' / 'ADEChallengeData2016')
+    models = [
+        _tiny_config(tmp_path, 'configs/toy/retinanet_trtvit-a_fpn_toy.py',
+                     'retinanet_trtvit-a', coco),
+        _tiny_config(tmp_path, 'configs/toy/upernet_r50_toy.py', 'upernet_r50', ade),
+    ]
+    options = demo_benchmark_options(
+        num_images=2, progress=False,
+        timing=TimingSettings(warmup_s=0.0, warmup_iters=0, iters=1))
+    lines = []
+    work = tmp_path / 'demo'
+    result = run_demo(work, tmp_path / 'data', models, options, on_step=lines.append)
+    assert (tmp_path / 'data' / 'toy_coco' / 'toy_meta.json').is_file()
+    assert (tmp_path / 'data' / 'toy_ade' / 'toy_meta.json').is_file()
+    assert [(r['name'], r['backend']) for r in result.rows] == [
+        ('retinanet_trtvit-a', 'pytorch'), ('retinanet_trtvit-a', 'onnxruntime'),
+        ('upernet_r50', 'pytorch'), ('upernet_r50', 'onnxruntime')]
+    for row in result.rows:
+        assert row['weights'] == 'checkpoint'
+        assert row['model_file'].endswith('.onnx' if row['backend'] == 'onnxruntime'
+                                          else '.pth')
+        assert row['accuracy'], row  # evaluated on both backends
+    # two training steps cannot reach the targets, and the demo says so
+    assert result.misses and result.misses[0].startswith('retinanet_trtvit-a on pytorch: ')
+    for key in ('md', 'json', 'csv', 'png'):
+        assert result.reports[key].is_file()
+    report = result.reports['md'].read_text()
+    assert 'Missed targets: retinanet_trtvit-a on pytorch' in report
+    assert 'retinanet_trtvit-a' in report and 'upernet_r50' in report
+    doc = json.loads(result.reports['json'].read_text())
+    assert [t['name'] for t in doc['demo']['train']] == ['retinanet_trtvit-a', 'upernet_r50']
+    assert any('training retinanet_trtvit-a (1/2)' in line for line in lines)
+
+    # A second run reuses the trained models and every measurement.
+    first = {m.name: (work / 'train' / m.name / 'demo_train.json').read_text()
+             for m in models}
+    lines.clear()
+    again = run_demo(work, tmp_path / 'data', models, options, on_step=lines.append)
+    assert sum('(reused)' in line for line in lines) == 2
+    assert [t['reused'] for t in again.train] == [True, True]
+    assert {m.name: (work / 'train' / m.name / 'demo_train.json').read_text()
+            for m in models} == first
+    assert [r['accuracy'] for r in again.rows] == [r['accuracy'] for r in result.rows]
+
+
+@pytest.mark.slow
+def test_train_demo_model_resumes_an_interrupted_run(toy_data, tmp_path):
+    coco = f"{toy_data / 'toy_coco'}/"
+    model = _tiny_config(tmp_path, 'configs/toy/retinanet_trtvit-a_fpn_toy.py', 'r', coco)
+    work = tmp_path / 'train'
+    # an interrupted run: a last checkpoint but no completion record
+    info = train_demo_model(model, work)
+    (work / 'demo_train.json').unlink()
+    info2 = train_demo_model(model, work)
+    assert info2['resumed'] and not info2['reused']
+    assert info2['checkpoint'] == info['checkpoint']
+    # a completion record whose checkpoint is gone is not trusted
+    Path(info['checkpoint']).unlink()
+    (work / 'last_checkpoint').unlink()
+    info3 = train_demo_model(model, work)
+    assert not info3['reused'] and Path(info3['checkpoint']).is_file()
