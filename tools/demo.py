@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 import time
+import warnings
 
 
 def parse_args(argv=None):
@@ -28,6 +29,8 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    # mmengine imports pkg_resources on every import of its utils; say it once, not per model
+    warnings.filterwarnings('ignore', message='pkg_resources is deprecated')
     import trtvit_dense  # noqa: F401  (registers TRT-ViT, safe checkpoint loading)
     from trtvit_dense.apis.demo import DemoError, demo_benchmark_options, run_demo
     logging.basicConfig(level=logging.INFO, format='%(message)s')
@@ -43,10 +46,14 @@ def main(argv=None):
     print(result.reports['md'].read_text())
     print(f'demo finished in {wall / 60:.1f} min')
     print('report: ' + ', '.join(str(p) for p in result.reports.values()))
-    print('next: run a trained model on your own images with\n'
-          f'  python tools/infer.py {result.train[0]["config"]} {result.train[0]["checkpoint"]} '
-          'IMAGES... --out-dir work_dirs/infer\n'
-          'or read README.md for COCO/ADE20K training, deployment and benchmarking.')
+    first = result.train[0]
+    onnx = next((r['model_file'] for r in result.rows
+                 if r['name'] == first['name'] and r['backend'] == 'onnxruntime'), None)
+    print('next: run a trained model (the checkpoint, or its ONNX file '
+          f'{onnx}) on images, folders or globs:\n'
+          f"  python tools/infer.py {first['config']} {first['checkpoint']} "
+          'data/toy_coco/val --out-dir work_dirs/infer\n'
+          'and see README.md for training, deploying and benchmarking on COCO / ADE20K.')
     if result.misses:
         sys.exit('error: accuracy targets missed: ' + '; '.join(result.misses))
 

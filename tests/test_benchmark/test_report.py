@@ -129,6 +129,14 @@ def test_compare_table_finds_mmseg_r50_and_names_groups_without_one():
     assert table.splitlines()[-1] == 'No R50 row to compare with for: upernet pytorch fp32'
 
 
+def test_compare_table_finds_the_toy_r50_by_its_backbone():
+    a, r50 = 'configs/toy/mask-rcnn_trtvit-a_fpn_toy.py', 'configs/toy/mask-rcnn_r50_fpn_toy.py'
+    rows = [make_row('mr-a', 'onnxruntime', 90, 80, 55.0, config=a),
+            make_row('mr-r50', 'onnxruntime', 100, 100, 57.0, backbone='ResNet50', config=r50)]
+    row = next(ln for ln in compare_table(rows).splitlines() if ln.startswith('| mask_rcnn'))
+    assert '| TRT-ViT-A | 90 | 100 | 0.90 | 0.80 | bbox_mAP | 55.0 | 57.0 | -2.0 |' in row
+
+
 def test_compare_specs(tmp_path):
     (tmp_path / 'retinanet_trtvit-b_fpn_1x_coco.pth').write_bytes(b'x')
     specs = compare_specs('retinanet', ('trtvit-a', 'trtvit-b'), tmp_path)
