@@ -402,13 +402,6 @@ def default_out_dir(config: str) -> str:
     return osp.join('work_dirs', 'infer', osp.splitext(osp.basename(str(config)))[0])
 
 
-def _readable(path: Path) -> None:
-    # atomic_path's temporary files are private (0600); outputs get the usual mode
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
-
-
 def _write_png(path: Path, image: np.ndarray) -> None:
     import cv2
     from ..utils.atomic import atomic_write_bytes
@@ -416,7 +409,6 @@ def _write_png(path: Path, image: np.ndarray) -> None:
     if not ok:
         raise RuntimeError(f'could not encode {path} as PNG')
     atomic_write_bytes(path, data.tobytes())
-    _readable(path)
 
 
 def _unique_stem(path: str, used: set, suffixes: Sequence[str]) -> str:
@@ -488,6 +480,5 @@ def run_inference(config: str, model: str, inputs: Iterable[str],
     from ..utils.atomic import atomic_path
     with atomic_path(json_path) as tmp:
         tmp.write_text(json.dumps(document) + '\n')
-    _readable(json_path)
     return dict(document, out_dir=str(out_dir), predictions_file=str(json_path),
                 num_inputs=len(paths) + sum(1 for f in failed if f['image'] not in paths))
