@@ -20,7 +20,6 @@ def parse_args(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--work-dir', default='work_dirs/demo',
                         help='where trained models, deployed graphs and the report go')
-    parser.add_argument('--data-dir', default='data', help='parent of toy_coco/ and toy_ade/')
     parser.add_argument('--jobs', type=int, default=min(2, os.cpu_count() or 1),
                         help='models trained at once (default: 2, or 1 on a single core)')
     parser.add_argument('--no-progress', action='store_true', help='no progress bars')
@@ -37,7 +36,8 @@ def main(argv=None):
     logging.getLogger('mmengine').setLevel(logging.WARNING)
     start = time.perf_counter()
     try:
-        result = run_demo(args.work_dir, args.data_dir,
+        # the toy configs read data/toy_coco and data/toy_ade (relative to the repository)
+        result = run_demo(args.work_dir, 'data',
                           options=demo_benchmark_options(progress=not args.no_progress),
                           jobs=args.jobs)
     except DemoError as e:

@@ -165,3 +165,32 @@ def test_train_demo_models_in_two_workers(toy_data, tmp_path):
     with pytest.raises(DemoError, match=r'training broken \(.*missing.py\) failed: .*'
                        r'see .*broken/demo_train.log'):
         train_demo_models([broken], tmp_path / 'train', jobs=2, on_step=lines.append)
+
+
+def test_demo_tool_prints_the_report_and_fails_on_missed_targets(tmp_path, monkeypatch,
+                                                                 capsys):
+    import sys
+    sys.path.insert(0, str(ROOT / 'tools'))
+    import demo as demo_tool
+    import trtvit_dense.apis.demo as demo_api
+    report = tmp_path / 'report.md'
+    report.write_text('# the report\n')
+    calls = {}
+
+    def fake_run_demo(work_dir, data_dir, options=None, jobs=1):
+        calls.update(work_dir=work_dir, data_dir=data_dir, jobs=jobs,
+                     progress=options.progress)
+        train = [dict(name='mask-rcnn_trtvit-a', config='c.py', checkpoint='e.pth')]
+        rows = [dict(name='mask-rcnn_trtvit-a', backend='onnxruntime', model_file='m.onnx')]
+        return demo_api.DemoResult(rows, dict(md=report), train,
+                                   misses=['mask-rcnn_trtvit-a on pytorch: bbox_mAP 1.0 < 50'])
+
+    monkeypatch.setattr(demo_api, 'run_demo', fake_run_demo)
+    with pytest.raises(SystemExit, match='accuracy targets missed: mask-rcnn_trtvit-a on '
+                       r'pytorch: bbox_mAP 1.0 < 50'):
+        demo_tool.main(['--work-dir', str(tmp_path / 'w'), '--jobs', '1', '--no-progress'])
+    assert calls == dict(work_dir=str(tmp_path / 'w'), data_dir='data', jobs=1,
+                         progress=False)
+    out = capsys.readouterr().out
+    assert '# the report' in out and f'report: {report}' in out
+    assert 'tools/infer.py c.py e.pth' in out and 'm.onnx' in out
