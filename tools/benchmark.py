@@ -13,10 +13,13 @@ running the same command again only measures what is missing.
   tools/benchmark.py --compare retinanet [--checkpoint-dir DIR]
 """
 import argparse
+import pickle
 import logging
 import sys
 
 from mmengine.config import DictAction
+
+from trtvit_dense.utils.checkpoint import refused_checkpoint_message
 
 
 def parse_args(argv=None):
@@ -156,6 +159,8 @@ def main(argv=None):
     except (BenchmarkError, ConfigError, DeployError, DeployConfigError, ShapeError,
             SignatureMismatch, BackendUnavailable, FileNotFoundError) as e:
         sys.exit(f'error: {e}')
+    except pickle.UnpicklingError as e:
+        sys.exit('error: ' + refused_checkpoint_message(e))
     print(paths['md'].read_text())
     print('reports: ' + ', '.join(str(p) for p in paths.values()))
 

@@ -5,9 +5,12 @@ the backend against PyTorch at every verification shape and write a manifest.
 
 Exits non-zero when verification fails."""
 import argparse
+import pickle
 import sys
 
 from mmengine.config import DictAction
+
+from trtvit_dense.utils.checkpoint import refused_checkpoint_message
 
 
 def parse_args(argv=None):
@@ -50,6 +53,8 @@ def main(argv=None):
     except (DeployError, DeployConfigError, ShapeError, SignatureMismatch,
             BackendUnavailable, FileNotFoundError) as e:
         sys.exit(f'error: {e}')
+    except pickle.UnpicklingError as e:
+        sys.exit('error: ' + refused_checkpoint_message(e, args.checkpoint))
     print(f"exported {result.onnx} in {result.export['seconds']:.1f} s "
           f"({result.export['num_nodes']} nodes, opset {result.export['opset']}, "
           f"dynamic: {result.export['dynamic_axes'].get('input', {}) or 'none'})")

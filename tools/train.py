@@ -1,11 +1,13 @@
 #!/usr/bin/env python
 """Train a detector (mmdet config) or segmentor (mmseg config); flags as mmdet/mmseg."""
 import argparse
+import pickle
 import sys
 
 from trtvit_dense.apis import (ConfigError, load_config, prepare_train_config,
                                 release_process_group, train)
 from trtvit_dense.apis.cli import add_runner_arguments, parse_runner_args
+from trtvit_dense.utils.checkpoint import refused_checkpoint_message
 
 
 def parse_args(argv=None):
@@ -42,6 +44,9 @@ def main(argv=None):
         train(cfg)
     except ConfigError as e:
         sys.exit(f'error: {e}')
+    except pickle.UnpicklingError as e:  # --resume / load_from / --backbone-weights
+        sys.exit('error: ' + refused_checkpoint_message(
+            e, args.resume if args.resume not in (None, 'auto') else args.backbone_weights))
     finally:
         release_process_group()
 

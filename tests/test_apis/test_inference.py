@@ -149,7 +149,7 @@ def test_cli_bad_image_arguments_stop_at_once(tmp_path, capsys):
     ('model.onnx', ['--backend', 'pytorch'],
      r'--backend pytorch runs a checkpoint \(.pth\); .* is a deployed model'),
     ('model.pth', ['--backend', 'onnxruntime'], r'--backend onnxruntime runs .onnx files'),
-    ('model.pth', [], r'model.pth is not a readable PyTorch checkpoint'),
+    ('model.pth', [], r'checkpoint .*model.pth is not a readable PyTorch checkpoint'),
     ('model.onnx', [], r'model.onnx is not a readable ONNX file'),
 ])
 def test_model_file_errors(model, extra, match, tmp_path):

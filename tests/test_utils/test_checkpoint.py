@@ -133,3 +133,21 @@ def test_getattr_is_limited_to_history_buffer_statistics(tmp_path):
     torch.save({'x': AttributeGrab()}, path)
     with pytest.raises(pickle.UnpicklingError, match=r"refusing getattr\(.*'__init__'\)"):
         torch.load(path, map_location='cpu')
+
+
+def test_refused_checkpoint_message_names_the_global_or_the_damage(tmp_path):
+    from trtvit_dense.utils.checkpoint import refused_checkpoint_message
+    evil = tmp_path / 'evil.pth'
+    torch.save({'x': Exploit(tmp_path / 'pwned')}, evil)
+    with pytest.raises(pickle.UnpicklingError) as refused:
+        torch.load(evil, map_location='cpu')
+    msg = refused_checkpoint_message(refused.value, str(evil))
+    assert msg.startswith(f'checkpoint {evil} was refused by the safe (weights_only) '
+                          'loader: ') and 'GLOBAL posix.system' in msg and '\n' not in msg
+    damaged = tmp_path / 'damaged.pth'
+    damaged.write_bytes(b'not a checkpoint')
+    with pytest.raises(pickle.UnpicklingError) as broken:
+        torch.load(damaged, map_location='cpu')
+    assert refused_checkpoint_message(broken.value) == (
+        'a checkpoint is not a readable PyTorch checkpoint (Unsupported operand 110)')
+    assert not (tmp_path / 'pwned').exists()

@@ -187,7 +187,10 @@ def build_inference_model(cfg: Config, model_file: str, backend: str = 'pytorch'
                                      'machine; use --device cpu')
         try:
             return load_model(cfg, model_file).to(device)
-        except (pickle.UnpicklingError, EOFError) as e:
+        except pickle.UnpicklingError as e:
+            from ..utils.checkpoint import refused_checkpoint_message
+            raise DeployError(refused_checkpoint_message(e, model_file)) from e
+        except EOFError as e:
             raise DeployError(f'{model_file} is not a readable PyTorch checkpoint '
                               f'({_first_line(e)})') from e
     backend_args = {}

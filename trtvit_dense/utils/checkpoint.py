@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from mmengine.logging import HistoryBuffer
 
-__all__ = ['mmengine_safe_globals', 'install_safe_globals']
+__all__ = ['mmengine_safe_globals', 'install_safe_globals', 'refused_checkpoint_message']
 
 # Numeric dtypes only: object dtypes would let a pickle ask for arbitrary elements.
 _NUMPY_DTYPE_CLASSES = (
@@ -69,3 +69,22 @@ def install_safe_globals() -> None:
     Idempotent; called when ``trtvit_dense`` is imported.
     """
     torch.serialization.add_safe_globals(mmengine_safe_globals())
+
+
+def refused_checkpoint_message(error: BaseException, path: str | None = None) -> str:
+    """One line for an ``UnpicklingError`` from loading checkpoint ``path``: for a pickle
+    torch's ``weights_only`` unpickler refused, which global it wanted and what to do;
+    for a damaged or foreign file, that it is not a readable checkpoint."""
+    lines = [ln.strip() for ln in str(error).splitlines() if ln.strip()]
+    what = f'checkpoint {path}' if path else 'a checkpoint'
+    # torch names a refused global on a line of its own ("Unsupported global: GLOBAL x.y"
+    # or "Trying to load unsupported GLOBAL x.y whose module x is blocked.")
+    detail = next((ln.rstrip('.') for ln in lines
+                   if 'unsupported global' in ln.lower() or 'refusing' in ln), None)
+    if detail is None:  # damaged or not a pickle: say what the unpickler tripped on
+        after = [b for a, b in zip(lines, lines[1:]) if a.endswith('WeightsUnpickler error:')]
+        reason = (after or lines or [type(error).__name__])[0]
+        return f'{what} is not a readable PyTorch checkpoint ({reason})'
+    return (f'{what} was refused by the safe (weights_only) loader: {detail}. It is not '
+            'a plain weights file and could run code when loaded; load only checkpoints '
+            'you trust, as written by mmengine/torch.save of tensors')
