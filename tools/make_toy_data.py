@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 
 from trtvit_dense.datasets import (DEFAULT_IMAGE_SIZE, DEFAULT_NUM_TRAIN, DEFAULT_NUM_VAL,
-                                   existing_toy_summary, make_toy_ade, make_toy_coco)
+                                   ensure_toy_dataset)
 
-GENERATORS = {'coco': make_toy_coco, 'ade': make_toy_ade}
+KINDS = ('coco', 'ade')
 
 
 def parse_args():
@@ -27,7 +27,7 @@ def parse_args():
     parser.add_argument('--image-size', type=int, nargs=2, metavar=('MIN', 'MAX'),
                         default=DEFAULT_IMAGE_SIZE,
                         help='range of image heights and widths in pixels')
-    parser.add_argument('--only', choices=list(GENERATORS), help='generate one dataset only')
+    parser.add_argument('--only', choices=KINDS, help='generate one dataset only')
     parser.add_argument('--force', action='store_true',
                         help='regenerate even if the dataset is up to date')
     return parser.parse_args()
@@ -37,19 +37,18 @@ def main():
     args = parse_args()
     params = dict(seed=args.seed, num_train=args.num_train, num_val=args.num_val,
                   image_size=tuple(args.image_size))
-    for kind in [args.only] if args.only else GENERATORS:
+    for kind in [args.only] if args.only else KINDS:
         out_dir = Path(args.out_dir) / f'toy_{kind}'
-        summary = None if args.force else existing_toy_summary(out_dir, kind, **params)
-        if summary is not None:
+        start = time.perf_counter()
+        try:
+            summary, generated = ensure_toy_dataset(out_dir, kind, force=args.force, **params)
+        except ValueError as error:
+            sys.exit(f'error: {error}')
+        if generated:
+            print(f'{out_dir}: generated in {time.perf_counter() - start:.1f} s')
+        else:
             print(f'{out_dir}: up to date (same seed, counts and generator version), '
                   'skipping; --force regenerates')
-        else:
-            start = time.perf_counter()
-            try:
-                summary = GENERATORS[kind](out_dir, **params)
-            except ValueError as error:
-                sys.exit(f'error: {error}')
-            print(f'{out_dir}: generated in {time.perf_counter() - start:.1f} s')
         print(json.dumps(summary, indent=2, sort_keys=True))
 
 

@@ -9,7 +9,8 @@ import pytest
 from pycocotools.coco import COCO
 
 from trtvit_dense.datasets import (TOY_ADE_CLASSES, TOY_ADE_PALETTE, TOY_COCO_CATEGORY_IDS,
-                                   TOY_COCO_CLASSES, TOY_COCO_PALETTE, existing_toy_summary,
+                                   TOY_COCO_CLASSES, TOY_COCO_PALETTE, ensure_toy_dataset,
+                                   existing_toy_summary,
                                    make_toy_ade, make_toy_coco)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -203,6 +204,17 @@ def test_existing_toy_summary(tmp_path):
     assert existing_toy_summary(tmp_path / 'missing', 'coco', **params) is None
     assert existing_toy_summary(tmp_path / 'coco', 'coco', **params,
                                 image_size=(100, 200)) is None
+
+
+def test_ensure_toy_dataset_generates_once_unless_forced(tmp_path):
+    params = dict(seed=1, num_train=2, num_val=1, image_size=(64, 80))
+    summary, generated = ensure_toy_dataset(tmp_path / 'ade', 'ade', **params)
+    assert generated and summary['train']['images'] == 2
+    meta = (tmp_path / 'ade' / 'toy_meta.json').stat().st_mtime_ns
+    assert ensure_toy_dataset(tmp_path / 'ade', 'ade', **params) == (summary, False)
+    assert (tmp_path / 'ade' / 'toy_meta.json').stat().st_mtime_ns == meta
+    assert ensure_toy_dataset(tmp_path / 'ade', 'ade', force=True, **params) == (summary, True)
+    assert ensure_toy_dataset(tmp_path / 'ade', 'ade', **{**params, 'num_val': 2})[1]
 
 
 @pytest.mark.parametrize('kind', ['coco', 'ade'])

@@ -67,24 +67,16 @@ DONE_FILE = 'demo_train.json'
 
 
 def make_demo_data(data_dir: str | Path = 'data') -> dict:
-    """Generate the toy datasets under ``data_dir`` unless they are up to date; returns
-    the per-dataset summaries."""
-    from ..datasets import existing_toy_summary, make_toy_ade, make_toy_coco
+    """Generate the toy datasets (default arguments) under ``data_dir`` unless they are up
+    to date; returns the per-dataset summaries."""
+    from ..datasets import ensure_toy_dataset
     summaries = {}
-    for kind, make in (('coco', make_toy_coco), ('ade', make_toy_ade)):
+    for kind in ('coco', 'ade'):
         out = Path(data_dir) / f'toy_{kind}'
-        summary = existing_toy_summary(out, kind, seed=0, num_train=_defaults()[0],
-                                       num_val=_defaults()[1])
-        if summary is None:
-            logger.info('generating %s', out)
-            summary = make(out)
-        summaries[kind] = summary
+        summaries[kind], generated = ensure_toy_dataset(out, kind)
+        if generated:
+            logger.info('generated %s', out)
     return summaries
-
-
-def _defaults() -> tuple[int, int]:
-    from ..datasets import DEFAULT_NUM_TRAIN, DEFAULT_NUM_VAL
-    return DEFAULT_NUM_TRAIN, DEFAULT_NUM_VAL
 
 
 def _final_checkpoint(cfg: Config) -> str:

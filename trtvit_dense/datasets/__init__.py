@@ -1,10 +1,11 @@
 """Toy datasets in the on-disk formats of COCO instances and ADE20K."""
 from .toy import (DEFAULT_IMAGE_SIZE, DEFAULT_NUM_TRAIN, DEFAULT_NUM_VAL, GENERATOR_VERSION, TOY_ADE_CLASSES,
                   TOY_ADE_PALETTE, TOY_COCO_CATEGORY_IDS, TOY_COCO_CLASSES,
-                  TOY_COCO_PALETTE, existing_toy_summary, make_toy_ade, make_toy_coco)
+                  TOY_COCO_PALETTE, ensure_toy_dataset, existing_toy_summary, make_toy_ade,
+                  make_toy_coco)
 
 __all__ = [
     'DEFAULT_IMAGE_SIZE', 'DEFAULT_NUM_TRAIN', 'DEFAULT_NUM_VAL', 'GENERATOR_VERSION', 'TOY_ADE_CLASSES',
     'TOY_ADE_PALETTE', 'TOY_COCO_CATEGORY_IDS', 'TOY_COCO_CLASSES', 'TOY_COCO_PALETTE',
-    'existing_toy_summary', 'make_toy_ade', 'make_toy_coco'
+    'ensure_toy_dataset', 'existing_toy_summary', 'make_toy_ade', 'make_toy_coco'
 ]

@@ -31,7 +31,7 @@ import pycocotools.mask as mask_util
 __all__ = [
     'GENERATOR_VERSION', 'DEFAULT_NUM_TRAIN', 'DEFAULT_NUM_VAL', 'DEFAULT_IMAGE_SIZE', 'TOY_COCO_CLASSES',
     'TOY_COCO_CATEGORY_IDS', 'TOY_COCO_PALETTE', 'TOY_ADE_CLASSES', 'TOY_ADE_PALETTE',
-    'make_toy_coco', 'make_toy_ade', 'existing_toy_summary'
+    'make_toy_coco', 'make_toy_ade', 'existing_toy_summary', 'ensure_toy_dataset'
 ]
 
 # Bump whenever the files generated for a given seed change.
@@ -447,3 +447,17 @@ def existing_toy_summary(out_dir: PathLike, kind: str, seed: int, num_train: int
     if meta is None or any(meta.get(key) != value for key, value in expected.items()):
         return None
     return meta['summary']
+
+
+def ensure_toy_dataset(out_dir: PathLike, kind: str, force: bool = False, seed: int = 0,
+                       num_train: int = DEFAULT_NUM_TRAIN, num_val: int = DEFAULT_NUM_VAL,
+                       image_size: Tuple[int, int] = DEFAULT_IMAGE_SIZE) -> Tuple[dict, bool]:
+    """``(summary, generated)``: the toy ``kind`` ('coco' or 'ade') dataset at ``out_dir``,
+    generated unless one made with the same arguments by this generator version is
+    there already (``force`` regenerates it anyway)."""
+    params = dict(seed=seed, num_train=num_train, num_val=num_val, image_size=image_size)
+    summary = None if force else existing_toy_summary(out_dir, kind, **params)
+    if summary is not None:
+        return summary, False
+    make = {'coco': make_toy_coco, 'ade': make_toy_ade}[kind]
+    return make(out_dir, **params), True
