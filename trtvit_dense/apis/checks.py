@@ -80,12 +80,14 @@ def check_channels(cfg: Config) -> None:
                 f'model.{key}.in_channels={expected}')
 
 
-def _unwrap(dataset: Dict) -> Iterable[Dict]:
+def dataset_leaves(dataset: Dict) -> Iterable[Dict]:
+    """The dataset configs inside wrappers (``RepeatDataset``, ``ClassBalancedDataset``,
+    ``MultiImageMixDataset``: ``dataset``; ``ConcatDataset``: each of ``datasets``)."""
     if dataset.get('type') in _WRAPPERS:
-        yield from _unwrap(dataset.dataset)
+        yield from dataset_leaves(dataset.dataset)
     elif dataset.get('type') == 'ConcatDataset':
         for d in dataset.datasets:
-            yield from _unwrap(d)
+            yield from dataset_leaves(d)
     else:
         yield dataset
 
@@ -194,7 +196,7 @@ def _walk(folder: str) -> List[str]:
 
 def check_dataset(ds: ConfigDict, key: str) -> None:
     """Check the files one dataset config reads (COCO-style or segmentation folders)."""
-    for leaf in _unwrap(ds):
+    for leaf in dataset_leaves(ds):
         if 'ann_file' in leaf and str(leaf.ann_file).endswith('.json'):
             _check_coco(leaf, key)
         elif 'seg_map_path' in (leaf.get('data_prefix') or {}):

@@ -26,11 +26,11 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from .checks import ConfigError
+from .checks import ConfigError, dataset_leaves
 from .runner import deployed_model_config, load_config, task_of
 
 __all__ = ['IMAGE_EXTENSIONS', 'ANNOTATION_LOADERS', 'InputError', 'ImageReadError',
-           'collect_images', 'inner_dataset_config', 'split_transforms', 'dataset_metainfo',
+           'collect_images', 'split_transforms', 'dataset_metainfo',
            'build_inference_model', 'Prediction', 'Predictor', 'predictions_to_dict',
            'build_visualizer', 'draw_prediction', 'default_out_dir', 'run_inference']
 
@@ -104,23 +104,11 @@ def collect_images(inputs: Iterable[str]) -> tuple[list[str], list[dict]]:
 
 # -- config -> pipeline, class names, model ---------------------------------------------
 
-def inner_dataset_config(dataset_cfg: dict) -> dict:
-    """The dataset config inside wrappers (``RepeatDataset``, ``ClassBalancedDataset``,
-    ``MultiImageMixDataset``: ``dataset``; ``ConcatDataset``: the first of ``datasets``)."""
-    while True:
-        if 'dataset' in dataset_cfg:
-            dataset_cfg = dataset_cfg['dataset']
-        elif 'datasets' in dataset_cfg:
-            dataset_cfg = dataset_cfg['datasets'][0]
-        else:
-            return dataset_cfg
-
-
 def _split_dataset_config(cfg: Config, split: str) -> dict:
     loader = cfg.get(f'{split}_dataloader')
     if loader is None:
         raise ConfigError(f'the config has no {split}_dataloader')
-    return inner_dataset_config(loader.dataset)
+    return next(dataset_leaves(loader.dataset))  # the first, for a ConcatDataset
 
 
 def _type_name(step) -> str:
