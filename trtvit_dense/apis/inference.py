@@ -26,6 +26,7 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
+from ..utils.atomic import atomic_write_bytes
 from .checks import ConfigError, dataset_leaves
 from .runner import deployed_model_config, load_config, task_of
 
@@ -395,7 +396,6 @@ def default_out_dir(config: str) -> str:
 
 def _write_png(path: Path, image: np.ndarray) -> None:
     import cv2
-    from ..utils.atomic import atomic_write_bytes
     ok, data = cv2.imencode('.png', image)
     if not ok:
         raise RuntimeError(f'could not encode {path} as PNG')
@@ -433,6 +433,7 @@ def run_inference(config: str, model: str, inputs: Iterable[str],
     ``num_inputs`` (images found plus missing paths).
     """
     paths, failed = collect_images(inputs)
+    num_inputs = len(paths) + len(failed)  # found images plus missing paths
     for failure in failed:
         report(f'cannot read {failure["image"]}: {failure["error"]}')
     predictor = Predictor(config, model, backend=backend, device=device,
@@ -467,9 +468,7 @@ def run_inference(config: str, model: str, inputs: Iterable[str],
     document = dict(config=str(config), model=str(model), backend=predictor.backend,
                     device=device, task=predictor.task, score_thr=float(score_thr),
                     classes=list(classes), images=images, failed=failed)
-    json_path = out_dir / PREDICTIONS_FILE
-    from ..utils.atomic import atomic_path
-    with atomic_path(json_path) as tmp:
-        tmp.write_text(json.dumps(document) + '\n')
+    json_path = atomic_write_bytes(out_dir / PREDICTIONS_FILE,
+                                   (json.dumps(document) + '\n').encode())
     return dict(document, out_dir=str(out_dir), predictions_file=str(json_path),
-                num_inputs=len(paths) + sum(1 for f in failed if f['image'] not in paths))
+                num_inputs=num_inputs)
