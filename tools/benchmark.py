@@ -92,6 +92,7 @@ def main(argv=None):
                                         ModelSpec, TimingSettings, compare_specs,
                                         compare_table, run_benchmark, write_reports)
     from trtvit_dense.utils.markdown import markdown_table
+    from trtvit_dense.benchmark.report import accuracy_text
     from trtvit_dense.apis import ConfigError
     from trtvit_dense.deploy import BackendUnavailable, DeployConfigError, ShapeError
     from trtvit_dense.deploy.config import load_deploy_config
@@ -123,10 +124,10 @@ def main(argv=None):
             use_cache=not args.no_cache, progress=not args.no_progress)
 
         def show(row):
-            acc = ', '.join(f'{k} {v:.1f}' for k, v in row['accuracy'].items()) or 'no accuracy'
             print(f"{row['name']} {row['backend']} {row['precision']}: compute "
                   f"{row['compute_opt']['mean_ms']:.1f} ms, e2e {row['e2e_opt']['mean_ms']:.1f} "
-                  f"ms at {'x'.join(map(str, row['e2e_opt']['shape']))}; {acc}", flush=True)
+                  f"ms at {'x'.join(map(str, row['e2e_opt']['shape']))}; {accuracy_text(row)}",
+                  flush=True)
 
         rows = run_benchmark(specs, args.work_dir, options, on_row=show)
         extra = ''

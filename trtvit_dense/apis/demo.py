@@ -196,7 +196,7 @@ def run_demo(work_dir: str | Path = 'work_dirs/demo', data_dir: str | Path = 'da
              on_step: Callable[[str], None] = print, jobs: int = 1) -> DemoResult:
     """Run the demo's steps (see the module docstring); returns rows, report paths,
     training summaries, the wall time of each step and the missed targets."""
-    from ..benchmark import ModelSpec, run_benchmark, write_reports
+    from ..benchmark import ModelSpec, compare_table, run_benchmark, write_reports
     work_dir = Path(work_dir)
     options = options or demo_benchmark_options()
     step_s = {}
@@ -218,7 +218,6 @@ def run_demo(work_dir: str | Path = 'work_dirs/demo', data_dir: str | Path = 'da
     rows = run_benchmark(specs, work_dir, options, on_row=lambda r: on_step(_row_line(r)))
     step_s['benchmark'] = time.perf_counter() - start
     misses = check_targets(rows)
-    from ..benchmark import compare_table
     extra = ('## TRT-ViT-A vs ResNet-50 (same detector/segmentor, schedule and images)\n\n'
              + compare_table(rows) + '\n\n' + _summary_md(trained, step_s, misses))
     reports = write_reports(rows, work_dir, title='trtvit-dense demo (toy data, CPU)',
@@ -240,9 +239,9 @@ def demo_benchmark_options(**overrides):
 
 
 def _row_line(row: dict) -> str:
-    acc = ', '.join(f'{k} {v:.1f}' for k, v in row['accuracy'].items()) or 'no accuracy'
+    from ..benchmark.report import accuracy_text
     return (f"      {row['name']} {row['backend']}: e2e {row['e2e_opt']['mean_ms']:.1f} ms; "
-            f'{acc}')
+            f'{accuracy_text(row)}')
 
 
 def _summary_md(trained: list, step_s: dict, misses: list) -> str:

@@ -17,6 +17,7 @@ from ..utils.atomic import atomic_path, atomic_write_bytes
 from ..utils.markdown import markdown_table
 
 __all__ = ['ROW_KEYS', 'STAT_KEYS', 'ACCURACY_KEYS', 'REPORT_VERSION', 'primary_metric',
+           'accuracy_text',
            'pareto_front', 'flatten_row', 'format_markdown', 'write_reports', 'plot_pareto',
            'validate_row', 'add_speedups', 'save_png']
 
@@ -35,6 +36,11 @@ PRIMARY = {'detection': 'bbox_mAP', 'segmentation': 'mIoU'}
 def primary_metric(row: dict) -> tuple[str, float | None]:
     name = PRIMARY[row['task']]
     return name, (row.get('accuracy') or {}).get(name)
+
+
+def accuracy_text(row: dict) -> str:
+    """A row's accuracy for a progress line: ``bbox_mAP 53.9, segm_mAP 59.8``."""
+    return ', '.join(f'{k} {v:.1f}' for k, v in row['accuracy'].items()) or 'no accuracy'
 
 
 def validate_row(row: dict) -> None:
