@@ -32,8 +32,19 @@ def parse_args(argv=None):
     return parse_runner_args(parser, argv)
 
 
+def _loaded_checkpoint(cfg, args):
+    """The checkpoint file this run loads (``load_from``, set by ``--resume PATH`` or the
+    config, or ``--backbone-weights``) when it is the only one; None when several could
+    be, or ``--resume`` finds it, so an error never blames the wrong file."""
+    if cfg is None or args.resume == 'auto':
+        return None
+    files = {p for p in (cfg.get('load_from'), args.backbone_weights) if p}
+    return files.pop() if len(files) == 1 else None
+
+
 def main(argv=None):
     args = parse_args(argv)
+    cfg = None
     try:
         cfg = load_config(args.config, args.cfg_options)
         prepare_train_config(cfg, args.config, work_dir=args.work_dir, resume=args.resume,
@@ -44,9 +55,8 @@ def main(argv=None):
         train(cfg)
     except ConfigError as e:
         sys.exit(f'error: {e}')
-    except pickle.UnpicklingError as e:  # --resume / load_from / --backbone-weights
-        sys.exit('error: ' + refused_checkpoint_message(
-            e, args.resume if args.resume not in (None, 'auto') else args.backbone_weights))
+    except pickle.UnpicklingError as e:
+        sys.exit('error: ' + refused_checkpoint_message(e, _loaded_checkpoint(cfg, args)))
     finally:
         release_process_group()
 

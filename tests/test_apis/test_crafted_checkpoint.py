@@ -26,6 +26,7 @@ def tool_args(tool, evil, coco, tmp_path):
     data = [f'test_dataloader.dataset.data_root={coco}/',
             f'test_evaluator.ann_file={coco}/annotations/instances_val.json']
     image = str(next((coco / 'val').glob('*.jpg')))
+    train = train_args(coco, tmp_path)
     return {
         'test.py': [CONFIG, evil, '--work-dir', str(tmp_path / 'w'), '--cfg-options', *data],
         'deploy.py': [CONFIG, evil, '--deploy-cfg', DEPLOY_CFG,
@@ -34,24 +35,28 @@ def tool_args(tool, evil, coco, tmp_path):
         'benchmark.py': ['--model', CONFIG, evil, '--deploy-cfg', DEPLOY_CFG,
                          '--backends', 'pytorch', '--num-images', '1', '--no-progress',
                          '--work-dir', str(tmp_path / 'w'), '--cfg-options', *data],
-        'train.py': [CONFIG, '--resume', evil, '--work-dir', str(tmp_path / 'w'),
-                     '--cfg-options', f'train_dataloader.dataset.data_root={coco}/',
-                     f'val_dataloader.dataset.data_root={coco}/',
-                     f'val_evaluator.ann_file={coco}/annotations/instances_val.json',
-                     'train_dataloader.num_workers=0',
-                     'train_dataloader.persistent_workers=False'],
+        'train.py': [CONFIG, '--resume', evil, *train],
+        'train.py --backbone-weights': [CONFIG, '--backbone-weights', evil, *train],
     }[tool]
 
 
+def train_args(coco, tmp_path):
+    return ['--work-dir', str(tmp_path / 'w'),
+            '--cfg-options', f'train_dataloader.dataset.data_root={coco}/',
+            f'val_dataloader.dataset.data_root={coco}/',
+            f'val_evaluator.ann_file={coco}/annotations/instances_val.json',
+            'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False']
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize('tool', ['train.py', 'test.py', 'deploy.py', 'benchmark.py',
-                                  'infer.py'])
+@pytest.mark.parametrize('tool', ['train.py', 'train.py --backbone-weights', 'test.py',
+                                  'deploy.py', 'benchmark.py', 'infer.py'])
 def test_tool_refuses_a_crafted_checkpoint(tool, toy_data, tmp_path):
     marker = tmp_path / 'pwned'
     evil = tmp_path / 'evil.pth'
     torch.save({'state_dict': {}, 'meta': {'x': Exploit(marker)}}, evil)
     proc = subprocess.run(
-        [sys.executable, f'tools/{tool}',
+        [sys.executable, f'tools/{tool.split()[0]}',
          *tool_args(tool, str(evil), toy_data / 'toy_coco', tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0, proc.stdout[-2000:]
