@@ -13,13 +13,11 @@ running the same command again only measures what is missing.
   tools/benchmark.py --compare retinanet [--checkpoint-dir DIR]
 """
 import argparse
-import pickle
 import logging
+import pickle
 import sys
 
 from mmengine.config import DictAction
-
-from trtvit_dense.utils.checkpoint import refused_checkpoint_message
 
 
 def parse_args(argv=None):
@@ -98,6 +96,7 @@ def main(argv=None):
     from trtvit_dense.deploy.config import load_deploy_config
     from trtvit_dense.deploy.export import SignatureMismatch
     from trtvit_dense.deploy.pipeline import DeployError
+    from trtvit_dense.utils.checkpoint import refused_checkpoint_message
     logging.basicConfig(level=logging.INFO, format='%(message)s')
     logging.getLogger('mmengine').setLevel(logging.WARNING)
     try:

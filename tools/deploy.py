@@ -10,8 +10,6 @@ import sys
 
 from mmengine.config import DictAction
 
-from trtvit_dense.utils.checkpoint import refused_checkpoint_message
-
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
@@ -44,6 +42,7 @@ def main(argv=None):
     from trtvit_dense.deploy.export import SignatureMismatch
     from trtvit_dense.deploy.pipeline import DeployError, deploy
     from trtvit_dense.deploy.verify import format_table
+    from trtvit_dense.utils.checkpoint import refused_checkpoint_message
     try:
         result = deploy(args.config, args.checkpoint, args.deploy_cfg, args.work_dir,
                         backend=args.backend, precision=args.precision, device=args.device,
