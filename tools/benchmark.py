@@ -14,7 +14,6 @@ running the same command again only measures what is missing.
 """
 import argparse
 import logging
-import pickle
 import sys
 
 from mmengine.config import DictAction
@@ -91,12 +90,8 @@ def main(argv=None):
                                         compare_table, run_benchmark, write_reports)
     from trtvit_dense.utils.markdown import markdown_table
     from trtvit_dense.benchmark.report import accuracy_text
-    from trtvit_dense.apis import ConfigError
-    from trtvit_dense.deploy import BackendUnavailable, DeployConfigError, ShapeError
+    from trtvit_dense.apis.cli import user_errors
     from trtvit_dense.deploy.config import load_deploy_config
-    from trtvit_dense.deploy.export import SignatureMismatch
-    from trtvit_dense.deploy.pipeline import DeployError
-    from trtvit_dense.utils.checkpoint import refused_checkpoint_message
     logging.basicConfig(level=logging.INFO, format='%(message)s')
     logging.getLogger('mmengine').setLevel(logging.WARNING)
     try:
@@ -156,11 +151,8 @@ def main(argv=None):
                 title='Dynamic vs static graph (model compute at the opt shape, timed in '
                 'alternation)')
         paths = write_reports(rows, args.work_dir, extra_md=extra.strip())
-    except (BenchmarkError, ConfigError, DeployError, DeployConfigError, ShapeError,
-            SignatureMismatch, BackendUnavailable, FileNotFoundError) as e:
+    except user_errors() as e:
         sys.exit(f'error: {e}')
-    except pickle.UnpicklingError as e:
-        sys.exit('error: ' + refused_checkpoint_message(e))
     print(paths['md'].read_text())
     print('reports: ' + ', '.join(str(p) for p in paths.values()))
 

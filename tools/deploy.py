@@ -5,7 +5,6 @@ the backend against PyTorch at every verification shape and write a manifest.
 
 Exits non-zero when verification fails."""
 import argparse
-import pickle
 import sys
 
 from mmengine.config import DictAction
@@ -38,22 +37,17 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     import trtvit_dense  # noqa: F401  (registers TRT-ViT, safe checkpoint loading)
-    from trtvit_dense.deploy import BackendUnavailable, DeployConfigError, ShapeError
-    from trtvit_dense.deploy.export import SignatureMismatch
-    from trtvit_dense.deploy.pipeline import DeployError, deploy
+    from trtvit_dense.apis.cli import user_errors
+    from trtvit_dense.deploy.pipeline import deploy
     from trtvit_dense.deploy.verify import format_table
-    from trtvit_dense.utils.checkpoint import refused_checkpoint_message
     try:
         result = deploy(args.config, args.checkpoint, args.deploy_cfg, args.work_dir,
                         backend=args.backend, precision=args.precision, device=args.device,
                         verify=not args.no_verify, images=args.images,
                         cfg_options=args.cfg_options, deploy_options=args.deploy_options,
                         num_threads=args.threads)
-    except (DeployError, DeployConfigError, ShapeError, SignatureMismatch,
-            BackendUnavailable, FileNotFoundError) as e:
+    except user_errors() as e:
         sys.exit(f'error: {e}')
-    except pickle.UnpicklingError as e:
-        sys.exit('error: ' + refused_checkpoint_message(e, args.checkpoint))
     print(f"exported {result.onnx} in {result.export['seconds']:.1f} s "
           f"({result.export['num_nodes']} nodes, opset {result.export['opset']}, "
           f"dynamic: {result.export['dynamic_axes'].get('input', {}) or 'none'})")

@@ -7,11 +7,8 @@ import sys
 
 from mmengine.config import DictAction
 
-from trtvit_dense.apis import ConfigError
-from trtvit_dense.apis.inference import InputError, run_inference
-from trtvit_dense.deploy import BackendUnavailable, DeployConfigError, ShapeError
-from trtvit_dense.deploy.export import SignatureMismatch
-from trtvit_dense.deploy.pipeline import DeployError
+from trtvit_dense.apis.cli import user_errors
+from trtvit_dense.apis.inference import run_inference
 
 
 def parse_args(argv=None):
@@ -40,8 +37,7 @@ def main(argv=None):
         summary = run_inference(args.config, args.model, args.images, out_dir=args.out_dir,
                                 backend=args.backend, device=args.device,
                                 score_thr=args.score_thr, cfg_options=args.cfg_options)
-    except (ConfigError, InputError, DeployError, DeployConfigError, ShapeError,
-            SignatureMismatch, BackendUnavailable) as e:
+    except user_errors() as e:
         sys.exit(f'error: {e}')
     done, failed = len(summary['images']), summary['failed']
     print(f'{done} image{"" if done == 1 else "s"} predicted ({summary["backend"]}): '

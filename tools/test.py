@@ -2,16 +2,11 @@
 """Evaluate a checkpoint, or a model deployed by tools/deploy.py (.onnx, .engine), on
 the test split of an mmdet or mmseg config (box/mask mAP, mIoU); flags as mmdet/mmseg."""
 import argparse
-import pickle
 import sys
 
-from trtvit_dense.apis import (ConfigError, load_config, prepare_test_config,
-                                release_process_group, test)
-from trtvit_dense.apis.cli import add_runner_arguments, parse_runner_args
-from trtvit_dense.utils.checkpoint import refused_checkpoint_message
-from trtvit_dense.deploy import BackendUnavailable, DeployConfigError, ShapeError
+from trtvit_dense.apis import load_config, prepare_test_config, release_process_group, test
+from trtvit_dense.apis.cli import add_runner_arguments, parse_runner_args, user_errors
 from trtvit_dense.deploy.backends import backend_of
-from trtvit_dense.deploy.export import SignatureMismatch
 from trtvit_dense.deploy.pipeline import PROVIDERS
 
 
@@ -43,11 +38,8 @@ def main(argv=None):
         if backend == 'onnxruntime':
             backend_args['providers'] = list(PROVIDERS[args.device])
         test(cfg, out=args.out, backend=backend, backend_args=backend_args)
-    except (ConfigError, DeployConfigError, ShapeError, SignatureMismatch,
-            BackendUnavailable) as e:
+    except user_errors() as e:
         sys.exit(f'error: {e}')
-    except pickle.UnpicklingError as e:
-        sys.exit('error: ' + refused_checkpoint_message(e, args.checkpoint))
     finally:
         release_process_group()
 

@@ -1,13 +1,10 @@
 #!/usr/bin/env python
 """Train a detector (mmdet config) or segmentor (mmseg config); flags as mmdet/mmseg."""
 import argparse
-import pickle
 import sys
 
-from trtvit_dense.apis import (ConfigError, load_config, prepare_train_config,
-                                release_process_group, train)
-from trtvit_dense.apis.cli import add_runner_arguments, parse_runner_args
-from trtvit_dense.utils.checkpoint import refused_checkpoint_message
+from trtvit_dense.apis import load_config, prepare_train_config, release_process_group, train
+from trtvit_dense.apis.cli import add_runner_arguments, parse_runner_args, user_errors
 
 
 def parse_args(argv=None):
@@ -32,19 +29,8 @@ def parse_args(argv=None):
     return parse_runner_args(parser, argv)
 
 
-def _loaded_checkpoint(cfg, args):
-    """The checkpoint file this run loads (``load_from``, set by ``--resume PATH`` or the
-    config, or ``--backbone-weights``) when it is the only one; None when several could
-    be, or ``--resume`` finds it, so an error never blames the wrong file."""
-    if cfg is None or args.resume == 'auto':
-        return None
-    files = {p for p in (cfg.get('load_from'), args.backbone_weights) if p}
-    return files.pop() if len(files) == 1 else None
-
-
 def main(argv=None):
     args = parse_args(argv)
-    cfg = None
     try:
         cfg = load_config(args.config, args.cfg_options)
         prepare_train_config(cfg, args.config, work_dir=args.work_dir, resume=args.resume,
@@ -53,10 +39,8 @@ def main(argv=None):
                              backbone_weights=args.backbone_weights,
                              backbone_prefix=args.backbone_prefix)
         train(cfg)
-    except ConfigError as e:
+    except user_errors() as e:
         sys.exit(f'error: {e}')
-    except pickle.UnpicklingError as e:
-        sys.exit('error: ' + refused_checkpoint_message(e, _loaded_checkpoint(cfg, args)))
     finally:
         release_process_group()
 

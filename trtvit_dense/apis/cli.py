@@ -5,7 +5,7 @@ from typing import List, Optional
 
 from mmengine.config import DictAction
 
-__all__ = ['add_runner_arguments', 'parse_runner_args', 'parse_size']
+__all__ = ['add_runner_arguments', 'parse_runner_args', 'parse_size', 'user_errors']
 
 
 def add_runner_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,3 +34,22 @@ def parse_size(text: str) -> tuple:
     if h < 32 or w < 32:
         raise argparse.ArgumentTypeError(f'size {text!r} is below the 32x32 minimum')
     return h, w
+
+
+def user_errors() -> tuple:
+    """The exception types that mean a bad input (config, checkpoint, deployed file,
+    image, data, flag, missing runtime), each raised with a message that names the input
+    and what to do: the tools print it as one ``error:`` line and exit 1. Anything else
+    is a bug and keeps its traceback. Imported when called, so ``--help`` stays fast."""
+    from ..benchmark.runner import BenchmarkError
+    from ..deploy.backends import BackendUnavailable
+    from ..deploy.config import DeployConfigError, ShapeError
+    from ..deploy.export import SignatureMismatch
+    from ..deploy.pipeline import DeployError
+    from ..deploy.tensorrt import EngineBuildError
+    from ..utils.checkpoint import CheckpointError
+    from .checks import ConfigError
+    from .inference import InputError
+    return (ConfigError, CheckpointError, InputError, DeployError, DeployConfigError,
+            ShapeError, SignatureMismatch, BackendUnavailable, EngineBuildError,
+            BenchmarkError, FileNotFoundError)

@@ -15,7 +15,6 @@ import itertools
 import json
 import os
 import os.path as osp
-import pickle
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -154,7 +153,7 @@ def build_inference_model(cfg: Config, model_file: str, backend: str = 'pytorch'
     """The mmengine model that runs ``model_file``: the config's model with the
     checkpoint loaded strictly (``pytorch``), or a ``DeployedModel`` for an ONNX file
     (``onnxruntime``) or an engine (``tensorrt``). Bad pairs fail here, with the deploy
-    pipeline's errors (``CheckpointMismatch``, ``SignatureMismatch``,
+    pipeline's errors (``CheckpointError``, ``SignatureMismatch``,
     ``BackendUnavailable``)."""
     from ..deploy.backends import BACKENDS, MODEL_SUFFIXES, BackendUnavailable
     from ..deploy.pipeline import PROVIDERS, DeployError, load_model
@@ -174,14 +173,7 @@ def build_inference_model(cfg: Config, model_file: str, backend: str = 'pytorch'
         if device == 'cuda' and not torch.cuda.is_available():
             raise BackendUnavailable('--device cuda: PyTorch sees no CUDA GPU on this '
                                      'machine; use --device cpu')
-        try:
-            return load_model(cfg, model_file).to(device)
-        except pickle.UnpicklingError as e:
-            from ..utils.checkpoint import refused_checkpoint_message
-            raise DeployError(refused_checkpoint_message(e, model_file)) from e
-        except EOFError as e:
-            raise DeployError(f'{model_file} is not a readable PyTorch checkpoint '
-                              f'({_first_line(e)})') from e
+        return load_model(cfg, model_file).to(device)
     backend_args = {}
     if backend == 'onnxruntime':
         backend_args['providers'] = list(PROVIDERS[device])

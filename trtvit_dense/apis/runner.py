@@ -15,7 +15,9 @@ from mmengine.config import Config
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from .checks import ConfigError, check_config
+from ..utils.checkpoint import check_weights, read_checkpoint, state_dict_of
+from .checks import (ConfigError, check_config, check_model, describe_model,
+                     model_weight_shapes)
 
 __all__ = ['TASKS', 'load_config', 'task_of', 'prepare_train_config',
            'prepare_test_config', 'build_runner', 'train', 'test', 'benchmark_training',
@@ -29,10 +31,18 @@ def load_config(path: str, cfg_options: Optional[Dict] = None) -> Config:
     if not osp.isfile(path):
         raise ConfigError(f'config file {path!r} does not exist; pass the path of a '
                           'config, e.g. configs/mask_rcnn/mask-rcnn_trtvit-a_fpn_1x_coco.py')
-    cfg = Config.fromfile(path)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+    try:
+        cfg = Config.fromfile(path)
+        if cfg_options:
+            cfg.merge_from_dict(cfg_options)
+    except Exception as e:  # noqa: BLE001 - syntax errors, missing bases, bad options
+        detail = ' '.join(str(e).split()) or type(e).__name__
+        raise ConfigError(f'config {path!r} cannot be read: {type(e).__name__}: '
+                          f'{detail}') from None
     task_of(cfg)
+    if 'model' not in cfg:
+        raise ConfigError(f'config {path!r} has no model')
+    check_model(cfg)
     return cfg
 
 
@@ -127,8 +137,37 @@ def prepare_train_config(cfg: Config,
         if backbone_prefix:
             init_cfg['prefix'] = backbone_prefix
         cfg.model.backbone.init_cfg = init_cfg
+    _check_train_checkpoints(cfg)
     _adapt_to_cpu(cfg)
     return cfg
+
+
+def _check_train_checkpoints(cfg: Config) -> None:
+    """Refuse, before training starts, a checkpoint the run would load that is damaged
+    or not this model's: the one resumed (every weight must fit), ``load_from`` and
+    pretrained backbone weights (at least some weights must fit; mmengine logs the
+    rest, as when fine-tuning to other classes)."""
+    from mmengine.runner import find_latest_checkpoint
+    if cfg.get('resume'):
+        path = cfg.get('load_from') or find_latest_checkpoint(cfg.work_dir)
+        if path:
+            check_weights(model_weight_shapes(cfg), state_dict_of(read_checkpoint(path)),
+                          path, describe_model(cfg), hint='resume a training of this config')
+    elif cfg.get('load_from'):
+        check_weights(model_weight_shapes(cfg),
+                      state_dict_of(read_checkpoint(cfg.load_from)), cfg.load_from,
+                      describe_model(cfg), strict=False)
+    init = cfg.model.backbone.get('init_cfg') or {}
+    if init.get('type') == 'Pretrained' and osp.isfile(str(init.get('checkpoint'))):
+        prefix = init.get('prefix')
+        weights = state_dict_of(read_checkpoint(init.checkpoint))
+        if prefix:
+            prefix = prefix if prefix.endswith('.') else prefix + '.'
+            weights = {k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)}
+        check_weights(model_weight_shapes(cfg, 'backbone'), weights, init.checkpoint,
+                      f'the backbone of {describe_model(cfg)}',
+                      strict=False, hint='pass weights of this backbone (and --backbone-'
+                      "prefix, e.g. 'backbone.', for a whole-model checkpoint)")
 
 
 def prepare_test_config(cfg: Config,
@@ -213,6 +252,9 @@ def test(cfg: Config, out: Optional[str] = None, backend: str = 'pytorch',
     if backend != 'pytorch':
         check_config(cfg, ('test', ))
         cfg = deployed_model_config(cfg, cfg.load_from, backend, backend_args)
+    else:
+        check_weights(model_weight_shapes(cfg), state_dict_of(read_checkpoint(cfg.load_from)),
+                      cfg.load_from, describe_model(cfg))
     runner = build_runner(cfg, splits=('test', ), check=backend == 'pytorch')
     if out is not None and task_of(cfg) == 'mmdet':
         from mmdet.evaluation import DumpDetResults

@@ -20,7 +20,7 @@ from .export import build_exportable, export_onnx, model_signature
 from .model import MANIFEST_NAME
 from .verify import Tolerances, VerifyRow, load_images, make_inputs, verify_backend
 
-__all__ = ['DeployError', 'CheckpointMismatch', 'DeployResult', 'load_model',
+__all__ = ['DeployError', 'DeployResult', 'load_model',
            'build_split_dataset', 'dataset_image_paths', 'deploy', 'PROVIDERS']
 
 PROVIDERS = {'cpu': ('CPUExecutionProvider',),
@@ -30,10 +30,6 @@ logger = logging.getLogger(__name__)
 
 class DeployError(ValueError):
     """Inputs the deploy pipeline cannot work with (named in the message)."""
-
-
-class CheckpointMismatch(DeployError):
-    """A checkpoint whose weights do not fit the config's model."""
 
 
 @dataclass
@@ -59,22 +55,18 @@ def task_of_config(cfg: Config) -> str:
 
 
 def load_model(cfg: Config, checkpoint: str | Path | None) -> torch.nn.Module:
-    """Build ``cfg.model`` and load ``checkpoint`` strictly: every weight must fit."""
-    from mmengine.runner import load_checkpoint
+    """Build ``cfg.model`` and load ``checkpoint`` strictly: every weight must fit
+    (:class:`~trtvit_dense.utils.checkpoint.CheckpointError` names what does not)."""
+    from ..apis.checks import describe_model
+    from ..utils.checkpoint import check_weights, read_checkpoint, state_dict_of
     init_default_scope(cfg.default_scope)
+    if checkpoint is not None:
+        weights = state_dict_of(read_checkpoint(str(checkpoint)))
     model = MODELS.build(cfg.model)
     if checkpoint is not None:
-        checkpoint = Path(checkpoint)
-        if not checkpoint.is_file():
-            raise DeployError(f'checkpoint not found: {checkpoint}')
-        try:
-            load_checkpoint(model, str(checkpoint), map_location='cpu', strict=True,
-                            logger='silent')
-        except RuntimeError as e:
-            raise CheckpointMismatch(
-                f'checkpoint {checkpoint} does not match the config model '
-                f'({cfg.model.type} with {cfg.model.backbone.type}): {str(e)[:800]}'
-            ) from e
+        check_weights({k: tuple(v.shape) for k, v in model.state_dict().items()}, weights,
+                      str(checkpoint), describe_model(cfg))
+        model.load_state_dict(weights, strict=True)
     return model.eval()
 
 

@@ -19,14 +19,17 @@ mmengine writes:
 A checkpoint whose pickle names any other global (``os.system``, ``builtins.eval``, ...)
 is still refused by torch.
 """
+import os.path as osp
 import pickle
-from typing import List
+from typing import Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
 from mmengine.logging import HistoryBuffer
 
-__all__ = ['mmengine_safe_globals', 'install_safe_globals', 'refused_checkpoint_message']
+__all__ = ['mmengine_safe_globals', 'install_safe_globals', 'refused_checkpoint_message',
+           'CheckpointError', 'CheckpointMismatch', 'read_checkpoint', 'state_dict_of',
+           'check_weights']
 
 # Numeric dtypes only: object dtypes would let a pickle ask for arbitrary elements.
 _NUMPY_DTYPE_CLASSES = (
@@ -88,3 +91,108 @@ def refused_checkpoint_message(error: BaseException, path: str | None = None) ->
     return (f'{what} was refused by the safe (weights_only) loader: {detail}. It is not '
             'a plain weights file and could run code when loaded; load only checkpoints '
             'you trust, as written by mmengine/torch.save of tensors')
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used: missing, damaged, refused, or not this model's."""
+
+
+class CheckpointMismatch(CheckpointError):
+    """A readable checkpoint whose weights do not fit the model."""
+
+
+def read_checkpoint(path: str) -> dict:
+    """``torch.load`` of ``path`` on the CPU under the safe (``weights_only``) loader,
+    every failure turned into one :class:`CheckpointError` line naming the file."""
+    path = str(path)
+    if not osp.isfile(path):
+        raise CheckpointError(f'checkpoint {path} does not exist')
+    if osp.getsize(path) == 0:
+        raise CheckpointError(f'checkpoint {path} is empty (0 bytes), left by an '
+                              'interrupted save or copy; use another checkpoint')
+    try:
+        checkpoint = torch.load(path, map_location='cpu', weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise CheckpointError(refused_checkpoint_message(e, path)) from None
+    except Exception as e:  # noqa: BLE001 - zip reader, EOF, OS errors of damaged files
+        reason = (str(e).strip().splitlines() or [''])[0] or type(e).__name__
+        raise CheckpointError(
+            f'checkpoint {path} is not a readable PyTorch checkpoint ({reason}); it is '
+            'truncated (an interrupted save or copy) or not a checkpoint: use another '
+            'one, e.g. an earlier epoch_N.pth / iter_N.pth') from None
+    if not isinstance(checkpoint, Mapping):
+        raise CheckpointError(f'checkpoint {path} holds a {type(checkpoint).__name__}, '
+                              'not a dict of weights')
+    return checkpoint
+
+
+def state_dict_of(checkpoint: Mapping) -> Dict[str, torch.Tensor]:
+    """The weights of an mmengine checkpoint (``state_dict``) or of a bare state dict,
+    without the ``module.`` prefix of (Distributed)DataParallel, as mmengine strips it."""
+    weights = checkpoint.get('state_dict', checkpoint)
+    return {(k[len('module.'):] if k.startswith('module.') else k): v
+            for k, v in weights.items() if isinstance(v, torch.Tensor)}
+
+
+def _examples(items: Sequence[str], limit: int = 3) -> str:
+    more = f', ... {len(items) - limit} more' if len(items) > limit else ''
+    return ', '.join(items[:limit]) + more
+
+
+def check_weights(expected: Mapping[str, Sequence[int]], weights: Mapping[str, torch.Tensor],
+                  path: str, model: str, strict: bool = True,
+                  hint: Optional[str] = None) -> None:
+    """Raise :class:`CheckpointMismatch` when ``weights`` do not fit a model whose state
+    dict has the shapes ``expected``.
+
+    ``strict``: every weight must be present with its shape and nothing else (testing,
+    deploying, resuming). Otherwise (``load_from`` fine-tuning, pretrained backbones)
+    only a checkpoint that fits *none* of the model's weights is refused: mmengine loads
+    the rest and logs what it skipped, as mmdet/mmseg users expect when, e.g., the
+    number of classes changes.
+    """
+    missing = [k for k in expected if k not in weights]
+    unexpected = [k for k in weights if k not in expected]
+    shapes = [f'{k} {list(weights[k].shape)} vs {list(expected[k])}' for k in expected
+              if k in weights and tuple(weights[k].shape) != tuple(expected[k])]
+    fitting = len(expected) - len(missing) - len(shapes)
+    if strict and not (missing or unexpected or shapes):
+        return
+    if not strict and fitting > 0:
+        return
+    parts = []
+    if not strict and fitting == 0:
+        parts.append(f'none of its {len(weights)} weights fits the {len(expected)} of '
+                     'the model')
+    if missing:
+        parts.append(f'{len(missing)} model weights are missing ({_examples(missing)})')
+    if unexpected:
+        parts.append(f'{len(unexpected)} are not in the model ({_examples(unexpected)})')
+    if shapes:
+        parts.append(f'{len(shapes)} have other shapes, checkpoint vs model '
+                     f'({_examples(shapes, 2)})')
+    raise CheckpointMismatch(
+        f'checkpoint {path} does not match {model}: ' + '; '.join(parts) + '; '
+        + (hint or 'pass the checkpoint trained with this config'))
+
+
+def checkpoint_damage(path: str) -> Optional[str]:
+    """Why ``path`` cannot be a complete checkpoint (missing, empty, a zip archive cut
+    short), or None. Cheap: only a zip file's central directory at its end is read,
+    which is what a truncated ``torch.save`` file lacks. Files in torch's legacy
+    (non-zip) format are left to ``torch.load`` to judge."""
+    if not os.path.isfile(path):
+        return 'it does not exist'
+    if os.path.getsize(path) == 0:
+        return 'it is empty'
+    with open(path, 'rb') as f:
+        if f.read(4) != b'PK\x03\x04':
+            return None
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError) as e:
+        return f'it is truncated or damaged ({e})'
+    if not any(name.endswith('data.pkl') for name in names):
+        return 'it is a zip archive without the data.pkl of a PyTorch checkpoint'
+    return None
