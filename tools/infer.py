@@ -46,7 +46,7 @@ def main(argv=None):
     if failed:
         names = ', '.join(f['image'] for f in failed)
         sys.exit(f'error: {len(failed)} of {summary["num_inputs"]} images could not be '
-                 f'read: {names}')
+                 f'read or predicted (listed under "failed" in predictions.json): {names}')
 
 
 if __name__ == '__main__':

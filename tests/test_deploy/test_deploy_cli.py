@@ -121,8 +121,8 @@ def test_checkpoint_of_another_model_is_refused(tmp_path):
     config, deploy_cfg, _ = CASES['mask_rcnn']
     other = save_checkpoint(CASES['retinanet'][0], tmp_path / 'retina.pth')
     msg = run_deploy([str(ROOT / config), str(other), '--deploy-cfg', str(ROOT / deploy_cfg),
-                      '--work-dir', str(tmp_path / 'w')])
-    assert 'does not match the config model (MaskRCNN with TRTViT)' in msg
+                      '--work-dir', str(tmp_path / 'w'), '--no-verify'])
+    assert f"checkpoint {other} does not match MaskRCNN with TRTViT('a'): " in msg
     assert not (tmp_path / 'w' / 'end2end.onnx').exists()
 
 

@@ -206,12 +206,19 @@ def load_coco_json(path: str, key: str) -> Dict:
     return data
 
 
-def _check_coco(ds: ConfigDict, key: str) -> None:
+def _check_coco(ds: ConfigDict, key: str, scored: bool = True) -> None:
     root = ds.get('data_root')
     ann_path = _join(root, ds.ann_file)
     data = load_coco_json(ann_path, f'{key}.ann_file')
     if not data['images']:
         raise ConfigError(f'annotation file {ann_path!r} ({key}) lists no images')
+    if scored and not data['annotations']:
+        # mmdet would drop every training image (filter_empty_gt) and fail on an empty
+        # dataset, or score nothing against no ground truth.
+        raise ConfigError(f'annotation file {ann_path!r} ({key}) has an empty annotation '
+                          'list: nothing to train on or score against; point it at the '
+                          'annotated JSON (or set the evaluator format_only=True to only '
+                          'predict)')
     names = {c['id']: c['name'] for c in data['categories']}
     for ann in data['annotations']:
         if ann.get('category_id') not in names:
@@ -224,7 +231,7 @@ def _check_coco(ds: ConfigDict, key: str) -> None:
         if ann.get('image_id') not in image_ids:
             raise ConfigError(f'annotation {ann.get("id")} in {ann_path!r} refers to '
                               f'image_id {ann.get("image_id")!r}, which is not listed in '
-                              'its images')
+                              'its images; add the image or remove the annotation')
     classes = (ds.get('metainfo') or {}).get('classes')
     if classes is not None:
         unknown = [c for c in classes if c not in names.values()]
@@ -275,11 +282,12 @@ def _walk(folder: str) -> List[str]:
     return out
 
 
-def check_dataset(ds: ConfigDict, key: str) -> None:
-    """Check the files one dataset config reads (COCO-style or segmentation folders)."""
+def check_dataset(ds: ConfigDict, key: str, scored: bool = True) -> None:
+    """Check the files one dataset config reads (COCO-style or segmentation folders);
+    ``scored``: its annotations are trained on or evaluated, so they must not be empty."""
     for leaf in dataset_leaves(ds):
         if 'ann_file' in leaf and str(leaf.ann_file).endswith('.json'):
-            _check_coco(leaf, key)
+            _check_coco(leaf, key, scored)
         elif 'seg_map_path' in (leaf.get('data_prefix') or {}):
             _check_seg(leaf, key)
         else:
@@ -295,7 +303,8 @@ def check_config(cfg: Config, splits: Iterable[str] = ('train', 'val', 'test')) 
         loader = cfg.get(f'{split}_dataloader')
         if loader is None or (split != 'train' and cfg.get(f'{split}_cfg') is None):
             continue
-        check_dataset(loader.dataset, f'{split}_dataloader.dataset')
         evaluator = cfg.get(f'{split}_evaluator')
+        format_only = isinstance(evaluator, dict) and evaluator.get('format_only', False)
+        check_dataset(loader.dataset, f'{split}_dataloader.dataset', scored=not format_only)
         if isinstance(evaluator, dict) and evaluator.get('ann_file'):
             load_coco_json(evaluator.ann_file, f'{split}_evaluator.ann_file')

@@ -30,6 +30,7 @@ from .checks import ConfigError, dataset_leaves
 from .runner import deployed_model_config, load_config, task_of
 
 __all__ = ['IMAGE_EXTENSIONS', 'ANNOTATION_LOADERS', 'InputError', 'ImageReadError',
+           'ImageSizeError',
            'collect_images', 'split_transforms', 'dataset_metainfo',
            'build_inference_model', 'Prediction', 'Predictor', 'predictions_to_dict',
            'build_visualizer', 'draw_prediction', 'default_out_dir', 'run_inference']
@@ -52,6 +53,11 @@ class ImageReadError(RuntimeError):
         super().__init__(f'{path}: {reason}')
         self.path = path
         self.reason = reason
+
+
+class ImageSizeError(ImageReadError):
+    """One image the test pipeline resizes to a shape the deployed model's profile does
+    not cover (an extreme aspect ratio, a pipeline without Resize)."""
 
 
 # -- inputs ---------------------------------------------------------------------------
@@ -262,7 +268,11 @@ class Predictor:
             if results is None:
                 raise ValueError(f'{type(transform).__name__} dropped {path} (the test '
                                  'pipeline must keep every image)')
-        sample = self.model.test_step(pseudo_collate([results]))[0]
+        from ..deploy.config import ShapeError
+        try:
+            sample = self.model.test_step(pseudo_collate([results]))[0]
+        except ShapeError as e:  # outside a deployed model's profile: this image only
+            raise ImageSizeError(path, str(e)) from None
         return Prediction(sample=sample.cpu(), image=image)
 
     def __call__(self, path: str, img_id: int = 0):
@@ -442,7 +452,8 @@ def run_inference(config: str, model: str, inputs: Iterable[str],
         try:
             prediction = predictor.infer(path, img_id=i)
         except ImageReadError as e:
-            report(f'cannot read {e.path}: {e.reason}')
+            verb = 'cannot predict' if isinstance(e, ImageSizeError) else 'cannot read'
+            report(f'{verb} {e.path}: {e.reason}')
             failed.append(dict(image=e.path, error=e.reason))
             continue
         stem = _unique_stem(path, used, suffixes)

@@ -245,10 +245,14 @@ class Benchmark:
     # -- inputs ----------------------------------------------------------------
     def config(self, spec: ModelSpec) -> Config:
         """The spec's config with ``cfg_options`` applied (read once; the tools'
-        loader, which refuses configs that are neither mmdet nor mmseg)."""
+        loader, which refuses configs that are neither mmdet nor mmseg), its model and
+        the data of the measured split checked as ``tools/test.py`` checks them."""
         if spec.config not in self._configs:
+            from ..apis.checks import check_config
             from ..apis.runner import load_config
-            self._configs[spec.config] = load_config(spec.config, self.options.cfg_options)
+            cfg = load_config(spec.config, self.options.cfg_options)
+            check_config(cfg, (self.options.split, ))
+            self._configs[spec.config] = cfg
         return self._configs[spec.config]
 
     def deploy_config(self, task: str) -> DeployConfig:

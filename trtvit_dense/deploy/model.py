@@ -17,11 +17,11 @@ from mmengine.model import BaseModel
 
 from ..registry import MODELS
 from .backends import build_backend
-from .config import from_dict
+from .config import DeployConfigError, ShapeError, format_shape, from_dict
 from .export import DEPLOY_METADATA_KEY, check_signature, model_signature, read_signature
 
-__all__ = ['DeployedModel', 'attach_predictions', 'mask_threshold', 'read_deploy_metadata',
-           'MANIFEST_NAME']
+__all__ = ['DeployedModel', 'attach_predictions', 'check_engine_profile', 'mask_threshold',
+           'read_deploy_metadata', 'MANIFEST_NAME']
 
 MANIFEST_NAME = 'manifest.json'
 
@@ -71,6 +71,23 @@ def attach_predictions(task: str, outputs: dict, data_samples: list,
     return data_samples
 
 
+def check_engine_profile(backend, deploy_cfg, model_file: str) -> None:
+    """An engine's own optimization profile must be the one its ``manifest.json``
+    describes: otherwise the engine was rebuilt or copied from another deploy, and the
+    shape checks and padding decisions made from the manifest would be wrong."""
+    engine_range = (getattr(backend, 'min_shape', None), getattr(backend, 'max_shape', None))
+    if deploy_cfg is None or None in engine_range:
+        return  # ONNX Runtime graphs have no profile; engines without a manifest
+    manifest_range = (tuple(deploy_cfg.min_shape), tuple(deploy_cfg.max_shape))
+    if tuple(map(tuple, engine_range)) != manifest_range:
+        raise DeployConfigError(
+            f'{model_file} was built for the profile {format_shape(engine_range[0])} to '
+            f'{format_shape(engine_range[1])}, but the {MANIFEST_NAME} beside it '
+            f'describes {format_shape(manifest_range[0])} to '
+            f'{format_shape(manifest_range[1])}: the engine comes from another deploy; '
+            'build it again with tools/deploy.py --backend tensorrt into its own folder')
+
+
 @MODELS.register_module()
 class DeployedModel(BaseModel):
     """Runs ``model_file`` on ``backend`` ('onnxruntime' or 'tensorrt') for the model
@@ -86,6 +103,7 @@ class DeployedModel(BaseModel):
         self.deploy_cfg = from_dict(deploy, path=str(model_file)) if deploy else None
         self.task = task
         self.backend = build_backend(backend, model_file, **(backend_args or {}))
+        check_engine_profile(self.backend, self.deploy_cfg, str(model_file))
         self.mask_thr_binary = mask_threshold(model_cfg)
         # keeps BaseModel's device bookkeeping happy; the backend owns the weights
         self._dummy = torch.nn.Parameter(torch.zeros(0), requires_grad=False)
@@ -99,7 +117,14 @@ class DeployedModel(BaseModel):
     @torch.no_grad()
     def predict(self, inputs: torch.Tensor, data_samples: list) -> list:
         if self.deploy_cfg is not None:
-            self.deploy_cfg.check_shape(inputs.shape)
+            try:
+                self.deploy_cfg.check_shape(inputs.shape)
+            except ShapeError as e:
+                images = ', '.join(str(s.metainfo.get('img_path', '?')) for s in data_samples)
+                raise ShapeError(
+                    f'{e}; the test pipeline made it from {images}: deploy again with a '
+                    'profile that covers it (--deploy-options profile.min_shape=... / '
+                    "max_shape=...) or change the test pipeline's Resize") from None
         outputs = self.backend(inputs.float().cpu().numpy())
         attach_predictions(self.task, outputs, data_samples, self.mask_thr_binary)
         return data_samples

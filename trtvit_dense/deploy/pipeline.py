@@ -119,12 +119,9 @@ def deploy(config: str | Path, checkpoint: str | Path | None, deploy_config: str
         raise DeployError(f'--device must be cpu or cuda, got {device!r}')
     if backend == 'tensorrt' and device != 'cuda':
         raise DeployError('the tensorrt backend runs on a CUDA GPU: pass --device cuda')
+    from ..apis.runner import load_config
     config = Path(config)
-    if not config.is_file():
-        raise DeployError(f'config not found: {config}')
-    cfg = Config.fromfile(str(config))
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+    cfg = load_config(str(config), cfg_options)
     dcfg: DeployConfig = load_deploy_config(deploy_config, deploy_options)
     task = task_of_config(cfg)
     if dcfg.task != task:
@@ -133,10 +130,17 @@ def deploy(config: str | Path, checkpoint: str | Path | None, deploy_config: str
     if backend == 'tensorrt':
         from .tensorrt import import_tensorrt
         import_tensorrt()  # fail before minutes of export when TensorRT is missing
+    pics = None
+    if verify:  # read the images before anything is written: a bad one stops here
+        try:
+            pics = load_images(images) if images else load_images(dataset_image_paths(cfg))
+        except ValueError as e:
+            raise DeployError(f'{e}; verification needs readable images (--images)'
+                              ) from None
+    model = load_model(cfg, checkpoint)
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
 
-    model = load_model(cfg, checkpoint)
     exportable = build_exportable(model, dcfg)
     signature = model_signature(cfg.model, task)
     result = DeployResult(task=task, onnx=work_dir / 'end2end.onnx')
@@ -162,7 +166,6 @@ def deploy(config: str | Path, checkpoint: str | Path | None, deploy_config: str
 
     if verify:
         shapes = dcfg.verify_shapes or [dcfg.opt_shape]
-        pics = load_images(images) if images else load_images(dataset_image_paths(cfg))
         pre = cfg.model.get('data_preprocessor', {})
         batches = [make_inputs(pics, s, pre.get('mean', [0, 0, 0]), pre.get('std', [1, 1, 1]),
                                pre.get('bgr_to_rgb', False), offset=i)
