@@ -1,14 +1,16 @@
 """trtvit-dense: TRT-ViT backbones for OpenMMLab detection and segmentation.
 
 Importing the package (as configs do through ``custom_imports``) registers the TRT-ViT
-backbone and lets torch >= 2.6 load mmengine checkpoints without disabling
-``weights_only`` (see :mod:`trtvit_dense.utils.checkpoint`).
+backbone and the training hooks (:mod:`trtvit_dense.engine`) and lets torch >= 2.6 load
+mmengine checkpoints without disabling ``weights_only`` (see
+:mod:`trtvit_dense.utils.checkpoint`).
 """
 from .utils import install_safe_globals
 from .version import __version__
 
 install_safe_globals()
 
+from . import engine  # noqa: E402,F401  (registers the training hooks)
 from .models import TRTViT  # noqa: E402  (registers the backbone)
 
 __all__ = ['__version__', 'TRTViT']

@@ -5,6 +5,7 @@ One code path for detection and segmentation: the task is read from the config's
 tool chains (visualisation hooks, dumping predictions) is dispatched on it. The
 command-line tools (``tools/train.py``, ``tools/test.py``) only parse arguments.
 """
+import logging
 import os
 import os.path as osp
 import time
@@ -12,10 +13,11 @@ from typing import Dict, Optional
 
 import torch
 from mmengine.config import Config
+from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from ..utils.checkpoint import check_weights, read_checkpoint, state_dict_of
+from ..utils.checkpoint import check_weights, checkpoint_damage, read_checkpoint, state_dict_of
 from .checks import (ConfigError, check_config, check_model, describe_model,
                      model_weight_shapes)
 
@@ -100,6 +102,57 @@ def release_process_group() -> None:
         torch.distributed.destroy_process_group()
 
 
+def _make_resumable(cfg: Config) -> None:
+    """A run killed at any point resumes to the result of an uninterrupted one (under
+    ``randomness.deterministic``): generator states in checkpoints, atomic saves.
+    See :mod:`trtvit_dense.engine.hooks`."""
+    hooks = cfg.get('custom_hooks') or []
+    if not any(h.get('type') == 'RNGStateHook' for h in hooks):
+        cfg.custom_hooks = [*hooks, dict(type='RNGStateHook')]
+    checkpoint = (cfg.get('default_hooks') or {}).get('checkpoint')
+    if checkpoint is not None and checkpoint.get('type') == 'CheckpointHook':
+        checkpoint.type = 'AtomicCheckpointHook'
+    # Persistent workers carry their random streams from epoch to epoch; a resumed run
+    # starts new workers, re-seeded as at epoch 1. Without persistence every epoch
+    # starts new workers with the same seeds, which a resumed run repeats. (An
+    # iteration-based loop replays the skipped batches through its workers.)
+    loader = cfg.get('train_dataloader') or {}
+    train_cfg = cfg.get('train_cfg') or {}
+    epoch_based = train_cfg.get('type') == 'EpochBasedTrainLoop' or (
+        'type' not in train_cfg and 'max_epochs' in train_cfg)
+    if ((cfg.get('randomness') or {}).get('deterministic') and epoch_based
+            and loader.get('num_workers', 0) > 0 and loader.get('persistent_workers')):
+        print_log('randomness.deterministic: train_dataloader.persistent_workers set to '
+                  'False, so that a resumed run draws the same augmentations',
+                  logger='current', level=logging.WARNING)
+        loader.persistent_workers = False
+
+
+def _previous_checkpoint(path: str) -> Optional[str]:
+    """The newest complete checkpoint beside ``path``, other than ``path``."""
+    folder = osp.dirname(path) or '.'
+    others = [osp.join(folder, name) for name in os.listdir(folder)
+              if name.endswith('.pth') and name != osp.basename(path)]
+    others = [p for p in others if checkpoint_damage(p) is None]
+    return max(others, key=osp.getmtime) if others else None
+
+
+def _check_resume_checkpoint(path: str, named_in: Optional[str] = None) -> None:
+    """One line saying what to do when the checkpoint to resume from is missing, empty
+    or truncated (a run killed while saving with mmengine's own CheckpointHook, a copy
+    cut short), instead of a traceback from deep in torch.load."""
+    reason = checkpoint_damage(path)
+    if reason is None:
+        return
+    previous = _previous_checkpoint(path) if osp.isdir(osp.dirname(path) or '.') else None
+    instead = f'resume from the previous one (--resume {previous}) or ' if previous else ''
+    if named_in:
+        raise ConfigError(f'cannot resume from checkpoint {path} (named in {named_in}): '
+                          f'{reason}; {instead}delete it and {named_in} to start afresh')
+    raise ConfigError(f'cannot resume from checkpoint {path}: {reason}; {instead}delete it '
+                      'and start afresh')
+
+
 def prepare_train_config(cfg: Config,
                          config_path: str,
                          work_dir: Optional[str] = None,
@@ -112,7 +165,8 @@ def prepare_train_config(cfg: Config,
     """Apply the train tool's flags to ``cfg`` (mmdet's/mmseg's semantics).
 
     ``resume``: ``'auto'`` resumes from the latest checkpoint in the work dir, a path
-    resumes from that checkpoint, ``None`` starts afresh.
+    resumes from that checkpoint, ``None`` starts afresh. Every run gets the hooks that
+    make it resumable exactly (:func:`_make_resumable`).
     """
     cfg.launcher = launcher
     _set_work_dir(cfg, config_path, work_dir)
@@ -126,9 +180,14 @@ def prepare_train_config(cfg: Config,
         cfg.auto_scale_lr.enable = True
     if resume == 'auto':
         cfg.resume, cfg.load_from = True, None
+        last = osp.join(cfg.work_dir, 'last_checkpoint')
+        if osp.isfile(last):  # mmengine's find_latest_checkpoint reads the same file
+            with open(last, encoding='utf-8') as f:
+                _check_resume_checkpoint(f.read().strip(), named_in=last)
     elif resume is not None:
         if not osp.isfile(resume):
             raise ConfigError(f'--resume checkpoint {resume!r} does not exist')
+        _check_resume_checkpoint(resume)
         cfg.resume, cfg.load_from = True, resume
     if backbone_weights is not None:
         if not osp.isfile(backbone_weights):
@@ -137,6 +196,7 @@ def prepare_train_config(cfg: Config,
         if backbone_prefix:
             init_cfg['prefix'] = backbone_prefix
         cfg.model.backbone.init_cfg = init_cfg
+    _make_resumable(cfg)
     _check_train_checkpoints(cfg)
     _adapt_to_cpu(cfg)
     return cfg

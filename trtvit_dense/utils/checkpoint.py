@@ -21,6 +21,7 @@ is still refused by torch.
 """
 import os.path as osp
 import pickle
+import zipfile
 from typing import Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
@@ -181,9 +182,9 @@ def checkpoint_damage(path: str) -> Optional[str]:
     short), or None. Cheap: only a zip file's central directory at its end is read,
     which is what a truncated ``torch.save`` file lacks. Files in torch's legacy
     (non-zip) format are left to ``torch.load`` to judge."""
-    if not os.path.isfile(path):
+    if not osp.isfile(path):
         return 'it does not exist'
-    if os.path.getsize(path) == 0:
+    if osp.getsize(path) == 0:
         return 'it is empty'
     with open(path, 'rb') as f:
         if f.read(4) != b'PK\x03\x04':
