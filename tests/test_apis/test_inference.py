@@ -180,7 +180,7 @@ def test_checkpoint_of_another_model_is_refused(tmp_path):
     image = write_picture(tmp_path / 'img.png')
     msg = run_main([config('mask_rcnn'), other, image, '--out-dir', tmp_path / 'out'],
                    expect_error=True)
-    assert 'does not match the config model (MaskRCNN with TRTViT)' in msg
+    assert f"checkpoint {other} does not match MaskRCNN with TRTViT('a'): " in msg
 
 
 # -- predictions as JSON ------------------------------------------------------------------
@@ -337,7 +337,8 @@ def test_unreadable_images_are_reported_and_the_rest_written(checkpoint, tmp_pat
     out = tmp_path / 'out'
     msg = run_main([config('upernet'), checkpoint('upernet'), good[0], empty, missing,
                     text, good[1], '--out-dir', out], expect_error=True)
-    assert msg == f'error: 3 of 5 images could not be read: {missing}, {empty}, {text}'
+    assert msg == ('error: 3 of 5 images could not be read or predicted (listed under '
+                   f'"failed" in predictions.json): {missing}, {empty}, {text}')
     err = capsys.readouterr().err
     assert f'cannot read {missing}: no such file or directory' in err
     assert f'cannot read {empty}: empty file (0 bytes)' in err

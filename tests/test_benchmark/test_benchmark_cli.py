@@ -95,7 +95,7 @@ def test_benchmark_segmentation_static_and_paired(toy_data, tmp_path, capsys):
 
 
 def test_benchmark_bad_inputs(tmp_path, toy_data, capsys):
-    with pytest.raises(SystemExit, match='config not found: nope.py'):
+    with pytest.raises(SystemExit, match="config file 'nope.py' does not exist"):
         benchmark_tool.main(['--model', 'nope.py', '--work-dir', str(tmp_path)])
     with pytest.raises(SystemExit, match='pass --device cuda'):
         benchmark_tool.main(['--model', RETINA, '--backends', 'tensorrt',

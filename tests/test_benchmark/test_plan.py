@@ -37,6 +37,12 @@ def test_deployed_file_runs_on_its_backend_only(tmp_path):
         ('onnxruntime', 'fp32', str(onnx_file))]
 
 
+def test_missing_config_is_refused():
+    from trtvit_dense.apis import ConfigError
+    with pytest.raises(ConfigError, match="config file 'configs/nope.py' does not exist"):
+        plan_rows([ModelSpec('configs/nope.py')], BenchmarkOptions())
+
+
 @pytest.mark.parametrize('specs, options, match', [
     ([ModelSpec(RETINA, 'ONNX')], BenchmarkOptions(backends=('pytorch', )),
      'is a onnxruntime model; add onnxruntime'),
@@ -45,7 +51,6 @@ def test_deployed_file_runs_on_its_backend_only(tmp_path):
     ([ModelSpec(RETINA)], BenchmarkOptions(precisions=('int4', )), 'precisions must be'),
     ([ModelSpec(RETINA)], BenchmarkOptions(num_images=0), 'num-images must be >= 1'),
     ([ModelSpec(RETINA), ModelSpec(RETINA)], BenchmarkOptions(), 'names must be unique'),
-    ([ModelSpec('configs/nope.py')], BenchmarkOptions(), 'config not found: configs/nope.py'),
     ([ModelSpec(RETINA, 'missing.pth')], BenchmarkOptions(), 'model file not found'),
 ])
 def test_impossible_plans_are_refused(tmp_path, specs, options, match):

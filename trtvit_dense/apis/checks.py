@@ -19,7 +19,8 @@ from mmengine.registry import DefaultScope
 from PIL import Image
 
 __all__ = ['ConfigError', 'check_config', 'check_channels', 'check_dataset',
-           'backbone_out_channels', 'check_model', 'model_weight_shapes', 'describe_model']
+           'backbone_out_channels', 'check_config_file', 'check_model',
+           'model_weight_shapes', 'describe_model']
 
 # Wrappers whose real dataset sits in `dataset` (or `datasets`).
 _WRAPPERS = ('RepeatDataset', 'ClassBalancedDataset', 'MultiImageMixDataset')
@@ -90,6 +91,13 @@ def _build_on_meta(cfg: Config, model_cfg: Dict):
             return _models_registry(scope).build(model_cfg)
         except Exception as e:  # noqa: BLE001 - any constructor error is a config error
             raise ConfigError(_model_build_error(cfg, e)) from None
+
+
+def check_config_file(path: str) -> None:
+    """A config path must name a file."""
+    if not osp.isfile(path):
+        raise ConfigError(f'config file {path!r} does not exist; pass the path of a '
+                          'config, e.g. configs/mask_rcnn/mask-rcnn_trtvit-a_fpn_1x_coco.py')
 
 
 def _describe_backbone(cfg: Config) -> str:

@@ -18,8 +18,8 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from ..utils.checkpoint import check_weights, checkpoint_damage, read_checkpoint, state_dict_of
-from .checks import (ConfigError, check_config, check_model, describe_model,
-                     model_weight_shapes)
+from .checks import (ConfigError, check_config, check_config_file, check_model,
+                     describe_model, model_weight_shapes)
 
 __all__ = ['TASKS', 'load_config', 'task_of', 'prepare_train_config',
            'prepare_test_config', 'build_runner', 'train', 'test', 'benchmark_training',
@@ -30,9 +30,7 @@ TASKS = ('mmdet', 'mmseg')
 
 def load_config(path: str, cfg_options: Optional[Dict] = None) -> Config:
     """Read a config file, apply ``--cfg-options`` overrides and check its task."""
-    if not osp.isfile(path):
-        raise ConfigError(f'config file {path!r} does not exist; pass the path of a '
-                          'config, e.g. configs/mask_rcnn/mask-rcnn_trtvit-a_fpn_1x_coco.py')
+    check_config_file(path)
     try:
         cfg = Config.fromfile(path)
         if cfg_options:

@@ -32,6 +32,7 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
+from ..apis.checks import check_config_file
 from ..deploy.backends import BACKENDS, Backend, backend_of
 from ..deploy.config import SCOPE_TASKS, DeployConfig, format_shape, load_deploy_config
 from ..deploy.manifest import environment_versions, file_sha256, read_manifest
@@ -125,8 +126,7 @@ def plan_rows(specs: Sequence[ModelSpec], options: BenchmarkOptions) -> list[Row
         raise BenchmarkError(f'model names must be unique, {dup} repeat; name them')
     rows = []
     for spec in specs:
-        if not Path(spec.config).is_file():
-            raise BenchmarkError(f'config not found: {spec.config}')
+        check_config_file(spec.config)
         if spec.model is not None and not Path(spec.model).is_file():
             raise BenchmarkError(f'model file not found: {spec.model}')
         kind = backend_of(spec.model) if spec.model else 'pytorch'
@@ -447,8 +447,10 @@ class Benchmark:
         task = SCOPE_TASKS[cfg.default_scope]
         dcfg = self.deploy_config(task)
         is_deployed = row.source is not None and backend_of(row.source) != 'pytorch'
-        if is_deployed:
-            _, deploy = read_deploy_metadata(row.source)
+        if is_deployed:  # it must come from this config's model, as in tools/test.py
+            from ..deploy.export import check_signature, model_signature
+            signature, deploy = read_deploy_metadata(row.source)
+            check_signature(model_signature(cfg.model, task), signature, row.source)
             if deploy is not None:
                 from ..deploy.config import from_dict
                 dcfg = from_dict(deploy, path=row.source)
