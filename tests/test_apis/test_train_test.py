@@ -5,6 +5,7 @@ Each run goes through the command-line tools in a subprocess, as a user would ru
 import json
 import math
 import os
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -97,11 +98,19 @@ def test_train_resume_and_test(task, toy_data, tmp_path):
     final = work_dir / ckpt_name.format(8)
     assert final.is_file()
 
-    # tools/test.py evaluates the checkpoint and prints the task's metrics.
+    # tools/test.py evaluates the checkpoint, prints the task's metrics and dumps the
+    # predictions (a .pkl, or a folder of label PNGs) under their final name at the end.
+    dump = tmp_path / 'dump' / ('labels' if task == 'upernet' else 'predictions.pkl')
     out = run_tool('tools/test.py', config, str(final), '--work-dir',
-                   str(tmp_path / 'test'), '--cfg-options', *toy_options(task, toy_data, 1),
+                   str(tmp_path / 'test'), '--out', str(dump),
+                   '--cfg-options', *toy_options(task, toy_data, 1),
                    *KEEP_ALL_DETECTIONS.get(task, []))
     assert metric in out
+    assert [p.name for p in dump.parent.iterdir()] == [dump.name]  # no temporaries left
+    if task == 'upernet':
+        assert len(list(dump.glob('*.png'))) == 4  # one per toy validation image
+    else:
+        assert len(pickle.loads(dump.read_bytes())) == 4
 
 
 def test_torchrun_two_processes_train_and_evaluate(toy_data, tmp_path):

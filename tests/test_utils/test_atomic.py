@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from trtvit_dense.utils.atomic import atomic_path, atomic_write_bytes
+from trtvit_dense.utils.atomic import atomic_dir, atomic_path, atomic_write_bytes
 
 
 def test_written_file_has_the_umask_mode_not_mkstemps_private_one(tmp_path):
@@ -25,3 +25,29 @@ def test_failure_leaves_the_old_file_and_no_temporary(tmp_path):
             raise RuntimeError('disk full')
     assert path.read_bytes() == b'old'
     assert sorted(p.name for p in tmp_path.iterdir()) == ['model.onnx']
+
+
+def test_suffix_for_writers_that_check_the_extension(tmp_path):
+    with atomic_path(tmp_path / 'results.pkl', suffix='.tmp.pkl') as tmp:
+        assert tmp.name.endswith('.tmp.pkl') and tmp.parent == tmp_path
+        tmp.write_bytes(b'pkl')
+    assert (tmp_path / 'results.pkl').read_bytes() == b'pkl'
+
+
+@pytest.mark.parametrize('existing', [False, True])
+def test_folder_replaced_whole_or_not_at_all(tmp_path, existing):
+    out = tmp_path / 'labels'
+    if existing:
+        out.mkdir()
+        (out / 'old.png').write_bytes(b'old')
+    with pytest.raises(RuntimeError, match='killed'):
+        with atomic_dir(out) as tmp:
+            (tmp / 'a.png').write_bytes(b'a')
+            raise RuntimeError('killed')
+    assert sorted(p.name for p in tmp_path.iterdir()) == (['labels'] if existing else [])
+    assert not existing or [p.name for p in out.iterdir()] == ['old.png']
+    with atomic_dir(out) as tmp:
+        (tmp / 'a.png').write_bytes(b'a')
+        assert not (out / 'a.png').exists()
+    assert [p.name for p in out.iterdir()] == ['a.png']
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['labels']

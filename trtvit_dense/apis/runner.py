@@ -9,6 +9,7 @@ import logging
 import os
 import os.path as osp
 import time
+from contextlib import ExitStack
 from typing import Dict, Optional
 
 import torch
@@ -17,6 +18,7 @@ from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
+from ..utils.atomic import atomic_dir, atomic_path
 from ..utils.checkpoint import check_weights, checkpoint_damage, read_checkpoint, state_dict_of
 from .checks import (ConfigError, check_config, check_config_file, check_model,
                      describe_model, model_weight_shapes)
@@ -313,12 +315,15 @@ def test(cfg: Config, out: Optional[str] = None, backend: str = 'pytorch',
     else:
         check_weights(model_weight_shapes(cfg), state_dict_of(read_checkpoint(cfg.load_from)),
                       cfg.load_from, describe_model(cfg))
-    runner = build_runner(cfg, splits=('test', ), check=backend == 'pytorch')
-    if out is not None and task_of(cfg) == 'mmdet':
-        from mmdet.evaluation import DumpDetResults
-        os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
-        runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=out))
-    metrics = runner.test()
+    with ExitStack() as outputs:  # --out appears complete, or not at all
+        if out is not None and task_of(cfg) == 'mmseg':  # one label PNG per image
+            cfg.test_evaluator.output_dir = str(outputs.enter_context(atomic_dir(out)))
+        runner = build_runner(cfg, splits=('test', ), check=backend == 'pytorch')
+        if out is not None and task_of(cfg) == 'mmdet':
+            from mmdet.evaluation import DumpDetResults
+            tmp = outputs.enter_context(atomic_path(out, suffix='.tmp.pkl'))
+            runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=str(tmp)))
+        metrics = runner.test()
     if not metrics:
         # mmdet's CocoMetric logs an error and returns nothing when no image has a
         # prediction; say what that means instead of ending silently.
