@@ -347,8 +347,11 @@ class Benchmark:
             from ..deploy.pipeline import PROVIDERS
             return ORTBackend(model_file, providers=PROVIDERS[self.options.device],
                               num_threads=self.options.threads)
+        from ..deploy.model import check_engine_profile
         from ..deploy.tensorrt import TensorRTBackend
-        return TensorRTBackend(model_file)
+        engine = TensorRTBackend(model_file)
+        check_engine_profile(engine, dcfg, str(model_file))
+        return engine
 
     # -- measurements ------------------------------------------------------------
     def _dataset(self, cfg: Config):
