@@ -360,6 +360,8 @@ class TensorRTBackend(Backend):
         trt.init_libnvinfer_plugins(logger, '')
         # The runtime must outlive the engine it deserialized: keep a reference.
         self._runtime = trt.Runtime(logger)
+        # an engine carrying its own host code (a lean runtime) would run it: refuse it
+        self._runtime.engine_host_code_allowed = False
         self.engine = self._runtime.deserialize_cuda_engine(self.path.read_bytes())
         if self.engine is None:
             raise RuntimeError(
