@@ -479,6 +479,7 @@ class Benchmark:
             return lazy['backend'], lazy['pipe']
 
         label = f'{spec.display_name} {row.backend} {row.precision}'
+        hits, misses = self.cache.hits, self.cache.misses
         env, _ = self.cache.get_or_compute(
             'environment', timing_key, lambda: benchmark_environment(self.options.threads))
         complexity, _ = self.cache.get_or_compute(
@@ -512,6 +513,9 @@ class Benchmark:
         if self.options.with_static and row.backend != 'pytorch' and not is_deployed:
             result['static'] = self.static_row(row, cfg, dcfg, timing_key, first_image,
                                                model_file)
+        # what a re-run of an interrupted benchmark skipped
+        logger.info('%s: %d measurements reused from %s, %d measured', label,
+                    self.cache.hits - hits, self.cache.root, self.cache.misses - misses)
         lazy.clear()
         return result
 
