@@ -37,8 +37,14 @@ def parse_args(argv=None):
                         help='for --compare: checkpoints named <config name>.pth')
     parser.add_argument('--backends', nargs='+', default=['pytorch', 'onnxruntime'],
                         choices=['pytorch', 'onnxruntime', 'tensorrt'])
-    parser.add_argument('--precisions', nargs='+', default=['fp32'], choices=['fp32', 'fp16'],
+    parser.add_argument('--precisions', nargs='+', default=['fp32'],
+                        choices=['fp32', 'fp16', 'int8'],
                         help='precisions of the deployed rows (PyTorch rows are fp32)')
+    parser.add_argument('--calib-data',
+                        help='int8 rows: calibration images, a folder or a split of each '
+                        'model config (train, val, test; default: train)')
+    parser.add_argument('--calib-num', type=int,
+                        help='int8 rows: number of calibration images (default: 32)')
     parser.add_argument('--deploy-cfg', nargs='+', default=[],
                         help='deploy configs (profile, export options), at most one per '
                         'task; default: configs/deploy/*_dynamic-* of the full-size models')
@@ -114,7 +120,8 @@ def main(argv=None):
             threads=args.threads, device=args.device, verify=not args.no_verify,
             with_static=args.with_static, paired=args.paired,
             static_iters=args.static_iters,
-            cfg_options=args.cfg_options,
+            cfg_options=args.cfg_options, calib_data=args.calib_data,
+            calib_num=args.calib_num,
             use_cache=not args.no_cache, progress=not args.no_progress)
 
         def show(row):

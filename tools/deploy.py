@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Export an mmdet/mmseg model end to end to ONNX (dynamic batch/height/width as the
-deploy config's profile says), check it, optionally build a TensorRT engine, verify
-the backend against PyTorch at every verification shape and write a manifest.
+deploy config's profile says), check it, optionally convert it to fp16 or quantize it
+to int8 (QDQ, calibrated on --calib-data) and build a TensorRT engine, verify the
+backend against PyTorch at every verification shape and write a manifest.
 
 Exits non-zero when verification fails."""
 import argparse
@@ -19,7 +20,13 @@ def parse_args(argv=None):
     parser.add_argument('--work-dir', required=True, help='folder for the outputs')
     parser.add_argument('--backend', default='onnxruntime',
                         choices=['onnxruntime', 'tensorrt'])
-    parser.add_argument('--precision', default='fp32', choices=['fp32', 'fp16'])
+    parser.add_argument('--precision', default='fp32', choices=['fp32', 'fp16', 'int8'])
+    parser.add_argument('--calib-data',
+                        help='int8: calibration images, a folder or a split of the config '
+                        '(train, val, test)')
+    parser.add_argument('--calib-num', type=int,
+                        help='int8: number of calibration images, spread over --calib-data '
+                        '(default: 32)')
     parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
     parser.add_argument('--images', nargs='+',
                         help='images or folders for verification (default: the first '
@@ -45,7 +52,8 @@ def main(argv=None):
                         backend=args.backend, precision=args.precision, device=args.device,
                         verify=not args.no_verify, images=args.images,
                         cfg_options=args.cfg_options, deploy_options=args.deploy_options,
-                        num_threads=args.threads)
+                        num_threads=args.threads, calib_data=args.calib_data,
+                        calib_num=args.calib_num)
     except user_errors() as e:
         sys.exit(f'error: {e}')
     print(f"exported {result.onnx} in {result.export['seconds']:.1f} s "
@@ -53,6 +61,14 @@ def main(argv=None):
           f"dynamic: {result.export['dynamic_axes'].get('input', {}) or 'none'})")
     errors = [i for i in result.lint if i.severity == 'error']
     print(f'TensorRT lint: {len(errors)} errors, {len(result.lint) - len(errors)} warnings')
+    if 'int8' in result.export:
+        q = result.export['int8']
+        print(f"int8 ({q['target']}: {q['activations']} activations, {q['weights']} "
+              f"weights) calibrated on {q['calibration']['images']} images of "
+              f"{q['calibration']['source']}; quantized "
+              + ', '.join(f'{op} {n}' for op, n in q['quantized'].items())
+              + f"; kept float: {len(q['excluded'])} activation MatMuls, "
+              + ', '.join(f'{n} {op}' for op, n in q['float_ops'].items()))
     for key, path in result.files.items():
         print(f'{key}: {path}')
     print(f'manifest: {result.manifest}')
@@ -60,6 +76,13 @@ def main(argv=None):
         print('verification skipped (--no-verify)')
         return
     print(format_table(result.task, result.verify, args.backend))
+    if args.precision == 'int8':
+        from trtvit_dense.deploy.int8 import INT8_TOLERANCES as tol
+        dense = (f'dense error <= {tol.dense_rel} of the scale' if tol.dense_rel < 1
+                 else 'mask/logit errors reported, not checked')
+        print(f'int8 tolerances: >= {tol.box_match:.0%} of the boxes matched at IoU > '
+              f'{tol.box_iou}, >= {tol.pixel_agree:.0%} identical pixels, {dense} (fp32: '
+              '99% at IoU > 0.99, 99.9%, 1e-3)')
     if not result.passed:
         sys.exit('error: verification against PyTorch failed (see the table)')
     print('verification passed at all shapes')

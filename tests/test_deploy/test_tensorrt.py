@@ -73,7 +73,7 @@ def test_build_engine_unavailable(no_tensorrt, tmp_path):
 
 
 @pytest.mark.parametrize('kwargs, match', [
-    (dict(precision='int8'), "precision must be one of .*'int8'"),
+    (dict(precision='fp8'), "precision must be one of .*'fp8'"),
     (dict(log_level='LOUD'), "log_level must be one of .*'LOUD'"),
 ])
 def test_build_engine_bad_arguments(tmp_path, kwargs, match):

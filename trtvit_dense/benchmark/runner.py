@@ -51,7 +51,7 @@ DEFAULT_DEPLOY_CONFIGS = {
     'detection': ROOT / 'configs/deploy/detection_dynamic-320x320-1344x1344.py',
     'segmentation': ROOT / 'configs/deploy/segmentation_dynamic-256x256-1024x1024.py',
 }
-PRECISIONS = ('fp32', 'fp16')
+PRECISIONS = ('fp32', 'fp16', 'int8')
 logger = logging.getLogger(__name__)
 
 
@@ -87,6 +87,11 @@ class BenchmarkOptions:
     paired: bool = False
     static_iters: int | None = None  # alternations of the A/B comparisons (None: iters)
     cfg_options: dict | None = None
+    # int8 rows: calibration images, a folder or a split of the model config (None: its
+    # train split) and how many (None: deploy.int8.DEFAULT_CALIB_NUM), see
+    # deploy.pipeline.calibration_image_paths
+    calib_data: str | None = None
+    calib_num: int | None = None
     use_cache: bool = True
     progress: bool = True
     seed: int = 0
@@ -120,6 +125,9 @@ def plan_rows(specs: Sequence[ModelSpec], options: BenchmarkOptions) -> list[Row
         raise BenchmarkError('the tensorrt backend runs on a CUDA GPU: pass --device cuda')
     if options.num_images is not None and options.num_images < 1:
         raise BenchmarkError(f'--num-images must be >= 1, got {options.num_images}')
+    if 'int8' in options.precisions and options.calib_num is not None \
+            and options.calib_num < 1:
+        raise BenchmarkError(f'--calib-num must be >= 1, got {options.calib_num}')
     names = [s.display_name for s in specs]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
@@ -144,16 +152,18 @@ def plan_rows(specs: Sequence[ModelSpec], options: BenchmarkOptions) -> list[Row
 
 
 def _deployed_precision(path: str) -> str:
-    """fp16 when the deploy manifest beside ``path`` lists it as the fp16 graph or an
-    fp16 engine, else fp32."""
+    """fp16 / int8 when the deploy manifest beside ``path`` lists it as the fp16 / int8
+    graph or an engine of that precision, else fp32."""
     manifest = Path(path).parent / MANIFEST_NAME
     if not manifest.is_file():
         return 'fp32'
     data = read_manifest(manifest)
     files = {v.get('path'): k for k, v in (data.get('files') or {}).items()}
     kind = files.get(Path(path).name)
-    if kind == 'onnx_fp16' or (kind == 'engine' and data.get('precision') == 'fp16'):
-        return 'fp16'
+    for precision in ('fp16', 'int8'):
+        if kind == f'onnx_{precision}' or (kind == 'engine'
+                                           and data.get('precision') == precision):
+            return precision
     return 'fp32'
 
 
@@ -315,9 +325,18 @@ class Benchmark:
         key = dict(config=self.sha256(row.spec.config), cfg_options=self.options.cfg_options,
                    checkpoint=self.sha256(ckpt), deploy=dcfg.to_dict(), static=static,
                    backend=row.backend, precision=row.precision, device=self.options.device)
+        calib = {}
+        if row.precision == 'int8':
+            from ..deploy.int8 import DEFAULT_CALIB_NUM
+            source = self.options.calib_data or 'train'
+            calib = dict(calib_data=str(Path(source).resolve()) if Path(source).is_dir()
+                         else source, calib_num=self.options.calib_num or DEFAULT_CALIB_NUM)
+            key.update(calib)
         out = self.work_dir / 'deploy' / f'{row.spec.display_name}-{cache_key(key)[:12]}'
-        name = {('onnxruntime', 'fp32'): 'end2end.onnx', ('onnxruntime', 'fp16'):
-                'end2end_fp16.onnx'}.get((row.backend, row.precision), 'end2end.engine')
+        name = {('onnxruntime', 'fp32'): 'end2end.onnx',
+                ('onnxruntime', 'fp16'): 'end2end_fp16.onnx',
+                ('onnxruntime', 'int8'): 'end2end_int8.onnx'}.get(
+                    (row.backend, row.precision), 'end2end.engine')
         manifest = out / MANIFEST_NAME
         if not (manifest.is_file() and (out / name).is_file()):
             logger.info('deploying %s for %s %s into %s', row.spec.display_name,
@@ -325,7 +344,8 @@ class Benchmark:
             deploy(row.spec.config, ckpt, dcfg.path, out, backend=row.backend,
                    precision=row.precision, device=self.options.device,
                    verify=self.options.verify, cfg_options=self.options.cfg_options,
-                   deploy_options=deploy_options, num_threads=self.options.threads)
+                   deploy_options=deploy_options, num_threads=self.options.threads,
+                   **calib)
         data = read_manifest(manifest)
         info = dict(deploy_dir=str(out), verified=data.get('verified'),
                     verify_passed=data.get('verify_passed'))

@@ -12,11 +12,15 @@ Written against the TensorRT 10 and 11 Python APIs (name-based I/O tensors and
   deprecated flag). To get the same engine on both, precision lives in the ONNX graph:
   ``fp16`` builds a graph that is already fp16 (made by the fp16 conversion step) as a
   strongly typed network, ``fp32`` builds the fp32 graph as it is. The FP16 flag is never
-  set; in 10 it is an error on a strongly typed network anyway.
+  set; in 10 it is an error on a strongly typed network anyway. ``int8`` is explicit
+  quantization: a QDQ graph made for TensorRT by the int8 step (int8 Q/DQ with zero
+  points 0, float elsewhere), built strongly typed as well, which is how TensorRT
+  10/11 want Q/DQ networks built (no INT8 flag, no calibrator: the scales are in the
+  graph); the ops between Q/DQ pairs run in int8, the rest in the graph's fp32.
 * **TF32.** ``BuilderFlag.TF32`` is on by default and lets fp32 convolutions and matmuls
-  round their inputs to 10-bit mantissas on Ampere and newer. fp32 builds clear it where
-  the flag exists, so an fp32 engine is really fp32 and compares tightly with ONNX
-  Runtime.
+  round their inputs to 10-bit mantissas on Ampere and newer. fp32 and int8 builds clear
+  it where the flag exists, so an fp32 engine (and the float parts an int8 graph keeps
+  float on purpose: attention, normalisations) is really fp32.
 
 TensorRT is imported lazily through :func:`import_tensorrt`, so this module imports on
 CPU-only machines and only using it there raises :class:`BackendUnavailable`.
@@ -39,7 +43,7 @@ __all__ = ['EngineBuildError', 'PRECISIONS', 'TensorRTBackend', 'build_engine',
            'check_onnx_precision', 'check_profile_shape', 'import_tensorrt',
            'trt_dtype_to_torch']
 
-PRECISIONS = ('fp32', 'fp16')
+PRECISIONS = ('fp32', 'fp16', 'int8')
 LOG_LEVELS = ('VERBOSE', 'INFO', 'WARNING', 'ERROR', 'INTERNAL_ERROR')  # trt.Logger.*
 TENSORRT_NOT_FOUND = ("TensorRT not found: install tensorrt from NVIDIA's package index "
                       'on a CUDA machine')
@@ -157,7 +161,11 @@ def check_onnx_precision(onnx_path: str | Path, precision: str) -> dict[str, int
     * ``fp16`` needs a graph whose weights are mostly float16 (a mixed-precision graph
       may keep a few ops, e.g. normalisations, in float32);
     * ``fp32`` refuses a graph with any float16/bfloat16 weights, which would otherwise
-      give an engine labelled fp32 that computes partly in half precision.
+      give an engine labelled fp32 that computes partly in half precision;
+    * ``int8`` needs a QDQ graph in TensorRT's scheme (``quantize_int8(...,
+      target='tensorrt')``): int8 Q/DQ pairs whose zero points are all 0, no INT32
+      DequantizeLinear (biases stay float), no float16 weights. The counts returned
+      then include ``INT8``.
     """
     import onnx
     if precision not in PRECISIONS:
@@ -176,12 +184,54 @@ def check_onnx_precision(onnx_path: str | Path, precision: str) -> dict[str, int
             'weight elements. '
             'Convert it first (trtvit_dense.deploy.fp16.convert_to_fp16), or build it with '
             "precision='fp32'")
-    if precision == 'fp32' and n16 + nbf16:
+    if precision in ('fp32', 'int8') and n16 + nbf16:
         raise ValueError(
-            f"precision='fp32' but {onnx_path} has {n16} float16 and {nbf16} bfloat16 "
-            'weight elements; TensorRT keeps those types, so the engine would not be fp32. '
-            "Build it with precision='fp16', or export an fp32 graph")
+            f"precision={precision!r} but {onnx_path} has {n16} float16 and {nbf16} "
+            'bfloat16 weight elements; TensorRT keeps those types, so the engine would '
+            "compute partly in half precision. Build it with precision='fp16', or export "
+            'an fp32 graph')
+    if precision == 'int8':
+        counts['INT8'] = _check_int8_qdq(model.graph, onnx_path)
     return counts
+
+
+def _check_int8_qdq(graph, onnx_path: str | Path) -> int:
+    """Number of stored int8 weight elements of a QDQ graph in TensorRT's scheme; raise
+    ValueError naming what breaks it (TensorRT's parser would refuse it mid-build)."""
+    from onnx import TensorProto, numpy_helper
+    stored = {t.name: t for t in graph.initializer}
+    qdq = [n for n in graph.node if n.op_type in ('QuantizeLinear', 'DequantizeLinear')]
+    if not any(n.op_type == 'QuantizeLinear' for n in qdq):
+        raise ValueError(
+            f"precision='int8' builds the QDQ graph's explicit quantization, but "
+            f'{onnx_path} has no QuantizeLinear nodes; quantize it first '
+            "(tools/deploy.py --precision int8 --backend tensorrt)")
+    problems = []
+    int8_weights = 0
+    for node in qdq:
+        zero_point = stored.get(node.input[2]) if len(node.input) > 2 else None
+        if node.op_type == 'QuantizeLinear' and zero_point is None:
+            problems.append(f'{node.name}: no zero point (uint8 output)')
+        elif zero_point is not None and zero_point.data_type != TensorProto.INT8:
+            problems.append(f'{node.name}: '
+                            f'{TensorProto.DataType.Name(zero_point.data_type)} zero point')
+        elif zero_point is not None and numpy_helper.to_array(zero_point).any():
+            problems.append(f'{node.name}: non-zero zero point')
+        data = stored.get(node.input[0])
+        if node.op_type == 'DequantizeLinear' and data is not None:
+            if data.data_type != TensorProto.INT8:
+                problems.append(f'{node.name}: dequantizes '
+                                f'{TensorProto.DataType.Name(data.data_type)}')
+            else:
+                int8_weights += int(np.prod(data.dims, dtype=np.int64))
+    if problems:
+        raise ValueError(
+            f'{onnx_path} is not quantized the way TensorRT builds Q/DQ graphs (int8, '
+            f'symmetric: zero points 0; {len(problems)} nodes differ, e.g. '
+            f"{'; '.join(problems[:3])}); the onnxruntime int8 graph uses uint8 "
+            'activations: quantize for TensorRT (tools/deploy.py --precision int8 '
+            '--backend tensorrt)')
+    return int8_weights
 
 
 # -- build ----------------------------------------------------------------------------
@@ -253,12 +303,14 @@ def build_engine(onnx_path: str | Path, engine_path: str | Path, deploy_cfg: Dep
     """Build a serialized TensorRT engine for ``deploy_cfg``'s shape profile.
 
     Args:
-        onnx_path: the exported graph (fp16 already for ``precision='fp16'``).
+        onnx_path: the exported graph (fp16 already for ``precision='fp16'``, the
+            TensorRT QDQ graph for ``precision='int8'``).
         engine_path: where the engine goes; written under a temporary name and renamed
             when complete, so an engine file that exists is never half written.
         deploy_cfg: gives the input name, the one optimization profile (min/opt/max) and
             ``tensorrt['workspace_size']``.
-        precision: 'fp32' or 'fp16' (see the module docstring for why the graph decides).
+        precision: 'fp32', 'fp16' or 'int8' (see the module docstring for why the graph
+            decides).
         timing_cache: optional file read before and written back after the build.
         log_level: TensorRT logger severity, one of :data:`LOG_LEVELS`.
 
@@ -284,9 +336,9 @@ def build_engine(onnx_path: str | Path, engine_path: str | Path, deploy_cfg: Dep
     builder = trt.Builder(logger)
     # STRONGLY_TYPED only where it still means something: 11 is always strongly typed
     # and only keeps the flag as a deprecated no-op.
-    strongly_typed = precision == 'fp16' or _major_version(trt) >= 11
+    strongly_typed = precision in ('fp16', 'int8') or _major_version(trt) >= 11
     flags = 0
-    if precision == 'fp16' and _major_version(trt) < 11:
+    if strongly_typed and _major_version(trt) < 11:
         flags |= 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
     network = builder.create_network(flags)
     parser = trt.OnnxParser(network, logger)
@@ -304,7 +356,7 @@ def build_engine(onnx_path: str | Path, engine_path: str | Path, deploy_cfg: Dep
     workspace = int(deploy_cfg.tensorrt['workspace_size'])
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace)
     tf32 = getattr(trt.BuilderFlag, 'TF32', None)
-    if precision == 'fp32' and tf32 is not None:
+    if precision in ('fp32', 'int8') and tf32 is not None:
         config.clear_flag(tf32)
     cache = _load_timing_cache(trt, config, cache_path)
 
