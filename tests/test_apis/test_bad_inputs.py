@@ -57,6 +57,7 @@ def files(tmp_path_factory):
     truncated = root / 'truncated.pth'
     truncated.write_bytes(good.read_bytes()[:4096])
     (root / 'empty.pth').write_bytes(b'')
+    (root / 'garbage.pth').write_bytes(np.random.RandomState(0).bytes(3000))
     (root / 'typo.py').write_text(
         f"_base_ = '{ROOT / SEG}'\nmodel = dict(backbone=dict(drop_path_rat=0.1))\n")
     (root / 'arch.py').write_text(
@@ -64,7 +65,8 @@ def files(tmp_path_factory):
     image = root / 'image.png'
     cv2.imwrite(str(image), np.random.RandomState(0).randint(0, 255, (96, 128, 3), np.uint8))
     return dict(root=root, good=good, other=save_checkpoint(SEG_R50, root / 'r50.pth'),
-                truncated=truncated, empty=root / 'empty.pth', typo=root / 'typo.py',
+                truncated=truncated, empty=root / 'empty.pth', garbage=root / 'garbage.pth',
+                typo=root / 'typo.py',
                 arch=root / 'arch.py', image=image)
 
 
@@ -152,11 +154,12 @@ def test_unreadable_config_is_one_line(files, tmp_path, toy_data):
     ('other', r"checkpoint .*r50\.pth does not match EncoderDecoder with TRTViT\('a'\): "
               r'264 model weights are missing \(backbone\.stem\.0\.conv\.weight, .*; '
               r'\d+ are not in the model .*pass the checkpoint trained with this config'),
-    ('truncated', r'checkpoint .*truncated\.pth is not a readable PyTorch checkpoint '
-                  r'\(.*\); it is truncated \(an interrupted save or copy\) or not a '
-                  r'checkpoint: use another one'),
-    ('empty', r'checkpoint .*empty\.pth is empty \(0 bytes\), left by an interrupted save '
-              r'or copy; use another checkpoint'),
+    ('truncated', r'checkpoint .*truncated\.pth cannot be read: it is truncated or '
+                  r'damaged \(.*\); use another one, e.g. an earlier epoch_N\.pth'),
+    ('empty', r'checkpoint .*empty\.pth cannot be read: it is empty; use another one'),
+    ('garbage', r'checkpoint .*garbage\.pth is not a readable PyTorch checkpoint '
+                r'\(.*\); it is damaged or not a checkpoint: use another one, e.g. an '
+                r'earlier epoch_N\.pth'),
 ])
 def test_bad_checkpoint(tool, case, match, files, tmp_path, toy_data):
     if tool == 'train':  # --resume: what to resume from instead
@@ -166,7 +169,8 @@ def test_bad_checkpoint(tool, case, match, files, tmp_path, toy_data):
             'truncated': r'cannot resume from checkpoint .*truncated\.pth: it is truncated '
                          r'or damaged \(.*\); .*delete it and start afresh',
             'empty': r'cannot resume from checkpoint .*empty\.pth: it is empty; .*delete it '
-                     'and start afresh'}[case]
+                     'and start afresh',
+            'garbage': match}[case]
     check(tool, ROOT / SEG, files[case], match, tmp_path, toy_data, files['image'])
 
 

@@ -149,5 +149,7 @@ def test_refused_checkpoint_message_names_the_global_or_the_damage(tmp_path):
     with pytest.raises(pickle.UnpicklingError) as broken:
         torch.load(damaged, map_location='cpu')
     assert refused_checkpoint_message(broken.value) == (
-        'a checkpoint is not a readable PyTorch checkpoint (Unsupported operand 110)')
+        'a checkpoint is not a readable PyTorch checkpoint (Unsupported operand 110); it '
+        'is damaged or not a checkpoint: use another one, e.g. an earlier epoch_N.pth / '
+        'iter_N.pth')
     assert not (tmp_path / 'pwned').exists()

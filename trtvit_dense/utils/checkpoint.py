@@ -75,6 +75,11 @@ def install_safe_globals() -> None:
     torch.serialization.add_safe_globals(mmengine_safe_globals())
 
 
+def _unreadable(what: str, reason: str) -> str:
+    return (f'{what} is not a readable PyTorch checkpoint ({reason}); it is damaged or '
+            'not a checkpoint: use another one, e.g. an earlier epoch_N.pth / iter_N.pth')
+
+
 def refused_checkpoint_message(error: BaseException, path: str | None = None) -> str:
     """One line for an ``UnpicklingError`` from loading checkpoint ``path``: for a pickle
     torch's ``weights_only`` unpickler refused, which global it wanted and what to do;
@@ -88,7 +93,7 @@ def refused_checkpoint_message(error: BaseException, path: str | None = None) ->
     if detail is None:  # damaged or not a pickle: say what the unpickler tripped on
         after = [b for a, b in zip(lines, lines[1:]) if a.endswith('WeightsUnpickler error:')]
         reason = (after or lines or [type(error).__name__])[0]
-        return f'{what} is not a readable PyTorch checkpoint ({reason})'
+        return _unreadable(what, reason)
     return (f'{what} was refused by the safe (weights_only) loader: {detail}. It is not '
             'a plain weights file and could run code when loaded; load only checkpoints '
             'you trust, as written by mmengine/torch.save of tensors')
@@ -106,21 +111,17 @@ def read_checkpoint(path: str) -> dict:
     """``torch.load`` of ``path`` on the CPU under the safe (``weights_only``) loader,
     every failure turned into one :class:`CheckpointError` line naming the file."""
     path = str(path)
-    if not osp.isfile(path):
-        raise CheckpointError(f'checkpoint {path} does not exist')
-    if osp.getsize(path) == 0:
-        raise CheckpointError(f'checkpoint {path} is empty (0 bytes), left by an '
-                              'interrupted save or copy; use another checkpoint')
+    damage = checkpoint_damage(path)
+    if damage is not None:
+        raise CheckpointError(f'checkpoint {path} cannot be read: {damage}; use another '
+                              'one, e.g. an earlier epoch_N.pth / iter_N.pth')
     try:
         checkpoint = torch.load(path, map_location='cpu', weights_only=True)
     except pickle.UnpicklingError as e:
         raise CheckpointError(refused_checkpoint_message(e, path)) from None
     except Exception as e:  # noqa: BLE001 - zip reader, EOF, OS errors of damaged files
         reason = (str(e).strip().splitlines() or [''])[0] or type(e).__name__
-        raise CheckpointError(
-            f'checkpoint {path} is not a readable PyTorch checkpoint ({reason}); it is '
-            'truncated (an interrupted save or copy) or not a checkpoint: use another '
-            'one, e.g. an earlier epoch_N.pth / iter_N.pth') from None
+        raise CheckpointError(_unreadable(f'checkpoint {path}', reason)) from None
     if not isinstance(checkpoint, Mapping):
         raise CheckpointError(f'checkpoint {path} holds a {type(checkpoint).__name__}, '
                               'not a dict of weights')
