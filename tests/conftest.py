@@ -1,5 +1,7 @@
 """Shared fixtures: the real sample data beside the checkout and small toy datasets."""
 import os
+import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -29,3 +31,19 @@ def toy_data(tmp_path_factory):
     make_toy_coco(root / 'toy_coco', num_train=8, num_val=4, seed=0)
     make_toy_ade(root / 'toy_ade', num_train=8, num_val=4, seed=0)
     return root
+
+
+def kill_when(proc, ready, what: str, timeout: float = 240):
+    """SIGKILL the subprocess ``proc`` as soon as ``ready()`` holds (polled every 50 ms);
+    fails the test if ``proc`` ends first or ``what`` takes longer than ``timeout`` s."""
+    try:
+        deadline = time.monotonic() + timeout
+        while not ready():
+            assert proc.poll() is None, f'the process ended before {what}'
+            assert time.monotonic() < deadline, f'no {what} within {timeout} s'
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    return proc

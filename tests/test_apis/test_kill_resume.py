@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import kill_when
 from test_train_test import CASES, KEEP_ALL_DETECTIONS, run_tool, toy_options, train_losses
 
 from trtvit_dense.apis import load_config, prepare_train_config
@@ -108,21 +109,6 @@ def start_training(args, wrapper=None):
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def kill_after_first_checkpoint(proc, work_dir):
-    """SIGKILL ``proc`` as soon as ``last_checkpoint`` names a complete checkpoint."""
-    try:
-        deadline = time.monotonic() + 240
-        while not (work_dir / 'last_checkpoint').is_file():
-            assert proc.poll() is None, 'the training ended before its first checkpoint'
-            assert time.monotonic() < deadline, 'no checkpoint within 240 s'
-            time.sleep(0.05)
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.kill()
-        proc.wait()
-    return proc
-
-
 # tools/train.py with the local file backend's put (how mmengine writes a checkpoint)
 # killing the process half-way through writing the checkpoint named CHECKPOINT.
 KILL_WHILE_SAVING = '''
@@ -156,7 +142,8 @@ def test_killed_training_resumes_to_the_same_result(task, kill, toy_data, tiny_c
     work_dir = tmp_path / 'killed'
     args = train_args(config, task, work_dir, toy_data)
     if task == 'retinanet':
-        proc = kill_after_first_checkpoint(start_training(args), work_dir)
+        proc = kill_when(start_training(args), (work_dir / 'last_checkpoint').is_file,
+                         'first checkpoint')
     else:
         proc = start_training(args, KILL_WHILE_SAVING.replace('CHECKPOINT', 'iter_4.pth'))
         proc.wait(timeout=300)

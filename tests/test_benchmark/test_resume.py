@@ -8,10 +8,10 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from conftest import kill_when
 from test_benchmark_cli import toy_args
 
 ROOT = Path(__file__).parents[2]
@@ -40,17 +40,8 @@ def test_killed_benchmark_measures_only_what_is_missing(toy_data, tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONUNBUFFERED='1')
     proc = subprocess.Popen(benchmark_command(toy_data, work), cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        # the data pass is the last measurement of a row: kill once the first row is done
-        deadline = time.monotonic() + 240
-        while not list((work / 'cache').glob('data-*.json')):
-            assert proc.poll() is None, 'the benchmark ended before its first row was done'
-            assert time.monotonic() < deadline, 'no finished row within 240 s'
-            time.sleep(0.05)
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.kill()
-        proc.wait()
+    # the data pass is the last measurement of a row: kill once the first row is done
+    kill_when(proc, lambda: any((work / 'cache').glob('data-*.json')), 'finished row')
     assert proc.returncode == -signal.SIGKILL
     assert not (work / 'report.json').exists()  # no report that looks complete
     before = cache_entries(work)
