@@ -72,6 +72,7 @@ from onnx.reference.op_run import OpRun
 from onnx.reference.ops.op_resize import Resize as _ReferenceResize
 
 from ..utils.atomic import atomic_path
+from .onnx_graph import name_nodes, remove_unread
 
 __all__ = ['FP32_OPS', 'RUNTIMES', 'convert_to_fp16', 'fp16_report', 'load_onnx',
            'ops_requiring_fp32', 'run_onnx', 'tensor_elem_types']
@@ -197,7 +198,7 @@ def convert_to_fp16(src: PathLike,
     if unknown:
         raise ValueError(f'keep_fp32_nodes names nodes that {str(src)!r} does not have: '
                          f'{sorted(unknown)}')
-    _name_nodes(model)
+    name_nodes(model.graph)
     _inline_initializer_identities(model.graph)
     required = ops_requiring_fp32(model)
     block_ops = sorted(set(keep_fp32_ops) | required)
@@ -292,20 +293,6 @@ def fp16_report(fp32_path: PathLike,
             rel_mean=mean_abs / mean_scale if mean_scale > 0 else mean_abs,
             nonfinite=int(out.size - finite.sum()))
     return report
-
-
-def _name_nodes(model: onnx.ModelProto) -> None:
-    """Give unnamed nodes unique names: the converter names its casts after the node and
-    ``node_block_list`` matches names, so empty or repeated names would collide."""
-    names = Counter(node.name for node in model.graph.node)
-    seen: set[str] = set()
-    for i, node in enumerate(model.graph.node):
-        if not node.name or node.name in seen:
-            name = f'{node.op_type}_{i}'
-            while name in names or name in seen:
-                name += '_'
-            node.name = name
-        seen.add(node.name)
 
 
 def _inline_initializer_identities(graph: onnx.GraphProto) -> None:
@@ -415,18 +402,7 @@ def _fold_cast_round_trips(model: onnx.ModelProto) -> None:
             while name in rename:
                 name = rename[name]
             node.input[i] = name
-    # Drop fp16 Casts left without readers, and the value_info of deleted tensors.
-    while True:
-        read = {name for node in graph.node for name in node.input} | graph_outputs
-        dead = [n for n in graph.node if n.op_type == 'Cast' and n.output[0] not in read]
-        if not dead:
-            break
-        for node in dead:
-            graph.node.remove(node)
-    produced = {out for node in graph.node for out in node.output}
-    kept = [v for v in graph.value_info if v.name in produced]
-    del graph.value_info[:]
-    graph.value_info.extend(kept)
+    remove_unread(graph, ['Cast'])  # fp16 Casts left without readers
 
 
 def _topological_sort(graph: onnx.GraphProto) -> None:

@@ -85,6 +85,7 @@ from onnx import TensorProto
 
 from ..utils.atomic import atomic_path
 from .fp16 import load_onnx
+from .onnx_graph import name_nodes, remove_unread
 from .verify import Tolerances, make_inputs
 
 __all__ = ['QUANTIZED_OPS', 'FLOAT_OPS', 'TARGETS', 'CALIBRATION_METHODS',
@@ -323,17 +324,6 @@ def qdq_scheme(model: onnx.ModelProto) -> dict[str, Any]:
 
 
 # -- graph edits --------------------------------------------------------------------
-def _name_nodes(graph: onnx.GraphProto) -> None:
-    """Unique names for every node: ``nodes_to_exclude`` matches names."""
-    seen: set[str] = set()
-    for i, node in enumerate(graph.node):
-        if not node.name or node.name in seen:
-            node.name = f'{node.op_type}_{i}'
-            while node.name in seen:
-                node.name += '_'
-        seen.add(node.name)
-
-
 def _restore_float_inputs(model: onnx.ModelProto, float_ops: Sequence[str]) -> int:
     """Let the nodes on float paths into ``float_ops``, attention MatMuls and graph
     outputs read float tensors instead of dequantized copies. Returns the number of
@@ -394,28 +384,6 @@ def _restore_float_nodes(model: onnx.ModelProto, names: Iterable[str],
         model.graph.node.remove(node)
 
 
-def _remove_unread_qdq(model: onnx.ModelProto) -> None:
-    """Drop Q/DQ nodes nothing reads, then initializers (scales, zero points, int8
-    weights) and value_info of tensors that are gone."""
-    graph = model.graph
-    outputs = {o.name for o in graph.output}
-    while True:
-        read = {name for node in graph.node for name in node.input} | outputs
-        dead = [n for n in graph.node if n.op_type in (_Q, _DQ) and n.output[0] not in read]
-        if not dead:
-            break
-        for node in dead:
-            graph.node.remove(node)
-    read = {name for node in graph.node for name in node.input} | outputs
-    unused = [t for t in graph.initializer if t.name not in read]
-    for tensor in unused:
-        graph.initializer.remove(tensor)
-    produced = {o for node in graph.node for o in node.output}
-    kept = [v for v in graph.value_info if v.name in produced]
-    del graph.value_info[:]
-    graph.value_info.extend(kept)
-
-
 def _finish_qdq(model: onnx.ModelProto, prepared: onnx.ModelProto, target: str,
                 float_ops: Sequence[str]) -> tuple[int, list[str]]:
     """Float inputs for the float ops (and, for ONNX Runtime, float convs where ORT has
@@ -430,7 +398,7 @@ def _finish_qdq(model: onnx.ModelProto, prepared: onnx.ModelProto, target: str,
             _restore_float_nodes(model, set(convs), prepared)
             float_convs += convs
             changed += len(convs)
-        _remove_unread_qdq(model)
+        remove_unread(model.graph, (_Q, _DQ), initializers=True)  # then their tensors
         if not changed:
             return restored, float_convs
 
@@ -496,7 +464,7 @@ def quantize_int8(src: PathLike, dst: PathLike, calibration: Iterable[dict],
         # and the symbolic one does not know NonMaxSuppression/RoiAlign outputs.
         quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
         prepared = onnx.load(str(pre))
-        _name_nodes(prepared.graph)
+        name_nodes(prepared.graph)
         onnx.save(prepared, str(pre))
         excluded = excluded_nodes(prepared)
         totals = Counter(n.op_type for n in prepared.graph.node if n.op_type in QUANTIZED_OPS)
