@@ -30,12 +30,11 @@ def alternated_speedup(config: str, fp32_onnx: str, int8_onnx: str, deploy_cfg: 
     from trtvit_dense.deploy.backends import ORTBackend
     from trtvit_dense.deploy.config import load_deploy_config
     from trtvit_dense.deploy.pipeline import dataset_image_paths
-    from trtvit_dense.deploy.verify import load_images, make_inputs
+    from trtvit_dense.deploy.verify import load_images, make_inputs, normalization
     cfg = load_config(config)
     dcfg = load_deploy_config(deploy_cfg)
-    pre = cfg.model.data_preprocessor
     image = image or dataset_image_paths(cfg, 1)[0]
-    x = make_inputs(load_images([image]), dcfg.opt_shape, pre.mean, pre.std, pre.bgr_to_rgb)
+    x = make_inputs(load_images([image]), dcfg.opt_shape, *normalization(cfg))
     graphs = [ORTBackend(path, num_threads=threads) for path in (fp32_onnx, int8_onnx)]
     stats, (a, b) = time_interleaved([lambda g=g: g(x) and None for g in graphs],
                                      TimingSettings(warmup_s=1.0, warmup_iters=3, iters=pairs))

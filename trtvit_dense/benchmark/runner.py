@@ -34,7 +34,7 @@ from mmengine.registry import init_default_scope
 
 from ..apis.checks import check_config_file
 from ..deploy.backends import BACKENDS, Backend, backend_of
-from ..deploy.config import SCOPE_TASKS, DeployConfig, format_shape, load_deploy_config
+from ..deploy.config import SCOPE_TASKS, DeployConfig, load_deploy_config
 from ..deploy.manifest import environment_versions, file_sha256, read_manifest
 from ..deploy.model import MANIFEST_NAME, read_deploy_metadata
 from ..registry import MODELS
@@ -382,10 +382,8 @@ class Benchmark:
         return dataset
 
     def _opt_input(self, cfg: Config, dcfg: DeployConfig, first_image: str) -> np.ndarray:
-        from ..deploy.verify import load_images, make_inputs
-        pre = cfg.model.get('data_preprocessor', {})
-        return make_inputs(load_images([first_image]), dcfg.opt_shape, pre.get('mean', (0, 0, 0)),
-                           pre.get('std', (1, 1, 1)), pre.get('bgr_to_rgb', False))
+        from ..deploy.verify import load_images, make_inputs, normalization
+        return make_inputs(load_images([first_image]), dcfg.opt_shape, *normalization(cfg))
 
     def _opt_item(self, dcfg: DeployConfig, first_image: str) -> dict:
         """The pipeline input of the end-to-end timings at the opt shape: a real image

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
@@ -20,7 +19,8 @@ from .backends import ORTBackend, TorchBackend
 from .config import SCOPE_TASKS, DeployConfig, load_deploy_config
 from .export import build_exportable, export_onnx, model_signature
 from .model import MANIFEST_NAME
-from .verify import Tolerances, VerifyRow, load_images, make_inputs, verify_backend
+from .verify import (Tolerances, VerifyRow, load_images, make_inputs, normalization,
+                     verify_backend)
 
 __all__ = ['DeployError', 'DeployResult', 'load_model', 'build_split_dataset',
            'dataset_image_paths', 'calibration_image_paths', 'deploy', 'PROVIDERS',
@@ -102,13 +102,12 @@ def calibration_image_paths(cfg: Config, source: str | Path, num: int) -> list[s
     sorted) or a split name of ``cfg`` (its dataset's images, in dataset order). An
     existing folder wins over a split of the same name."""
     from .int8 import spread
-    from .verify import IMAGE_EXTS
+    from .verify import IMAGE_EXTS, folder_images
     if not isinstance(num, int) or isinstance(num, bool) or num < 1:
         raise DeployError(f'--calib-num must be an integer >= 1, got {num!r}')
     path = Path(source)
     if path.is_dir():
-        files = sorted(str(f) for f in path.iterdir()
-                       if f.is_file() and f.suffix.lower() in IMAGE_EXTS)
+        files = [str(f) for f in folder_images(path)]
         if not files:
             raise DeployError(f'--calib-data folder {path} holds no images '
                               f'({", ".join(IMAGE_EXTS)})')
@@ -221,9 +220,7 @@ def deploy(config: str | Path, checkpoint: str | Path | None, deploy_config: str
     elif precision == 'int8':
         from .int8 import CalibrationImages, quantize_int8
         graph = work_dir / 'end2end_int8.onnx'
-        pre = cfg.model.get('data_preprocessor', {})
-        reader = CalibrationImages(calibration, dcfg.opt_shape[2:], pre.get('mean', [0, 0, 0]),
-                                   pre.get('std', [1, 1, 1]), pre.get('bgr_to_rgb', False),
+        reader = CalibrationImages(calibration, dcfg.opt_shape[2:], *normalization(cfg),
                                    input_name=dcfg.input_name)
         try:
             result.export['int8'] = quantize_int8(
@@ -250,9 +247,7 @@ def deploy(config: str | Path, checkpoint: str | Path | None, deploy_config: str
 
     if verify:
         shapes = dcfg.verify_shapes or [dcfg.opt_shape]
-        pre = cfg.model.get('data_preprocessor', {})
-        batches = [make_inputs(pics, s, pre.get('mean', [0, 0, 0]), pre.get('std', [1, 1, 1]),
-                               pre.get('bgr_to_rgb', False), offset=i)
+        batches = [make_inputs(pics, s, *normalization(cfg), offset=i)
                    for i, s in enumerate(shapes)]
         if runner is None:
             runner = TensorRTBackend(result.files['engine'])

@@ -25,7 +25,8 @@ from .backends import Backend
 from .config import format_shape
 
 __all__ = ['Tolerances', 'VerifyRow', 'compare_detections', 'compare_segmentation',
-           'make_inputs', 'load_images', 'verify_backend', 'format_table']
+           'make_inputs', 'normalization', 'folder_images', 'load_images', 'verify_backend',
+           'format_table']
 
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp')
 
@@ -53,12 +54,25 @@ class VerifyRow:
         return d
 
 
+def folder_images(folder: str | Path) -> list[Path]:
+    """The image files (:data:`IMAGE_EXTS`) directly in ``folder``, sorted."""
+    return sorted(f for f in Path(folder).iterdir()
+                  if f.is_file() and f.suffix.lower() in IMAGE_EXTS)
+
+
+def normalization(cfg) -> tuple[Sequence[float], Sequence[float], bool]:
+    """(mean, std, bgr_to_rgb) of the config's data preprocessor, the normalisation
+    arguments of :func:`make_inputs` (identity where the config sets none)."""
+    pre = cfg.model.get('data_preprocessor') or {}
+    return pre.get('mean', (0, 0, 0)), pre.get('std', (1, 1, 1)), pre.get('bgr_to_rgb', False)
+
+
 def load_images(paths: Sequence[str | Path]) -> list[np.ndarray]:
     """Read BGR images (files, or folders of images); an unreadable file is an error."""
     files: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            files += sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_EXTS)
+            files += folder_images(p)
         elif p.is_file():
             files.append(p)
         else:
