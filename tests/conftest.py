@@ -1,10 +1,12 @@
-"""Shared fixtures: the real sample data beside the checkout and small toy datasets."""
+"""Shared fixtures and helpers: the real sample data beside the checkout, small toy
+datasets, seeded random checkpoints, the toy benchmark command and killing a process."""
 import os
 import signal
 import time
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).parents[1]
 SHARED_DATA = Path(os.environ.get('TRTVIT_SHARED_DATA') or ROOT.parent / 'shared' / 'data')
@@ -47,3 +49,34 @@ def kill_when(proc, ready, what: str, timeout: float = 240):
         proc.kill()
         proc.wait()
     return proc
+
+
+def save_checkpoint(config: str, path: Path, seed: int = 0) -> Path:
+    """A checkpoint as mmengine writes it, with seeded random weights of ``config`` (a
+    path relative to the checkout)."""
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    from trtvit_dense.registry import MODELS
+    cfg = Config.fromfile(str(ROOT / config))
+    init_default_scope(cfg.default_scope)
+    torch.manual_seed(seed)
+    model = MODELS.build(cfg.model)
+    torch.save(dict(state_dict=model.state_dict(), meta=dict(seed=seed)), path)
+    return path
+
+
+BENCH_RETINA = 'configs/toy/retinanet_trtvit-a_fpn_toy.py'
+BENCH_DET_DEPLOY = 'configs/deploy/detection_dynamic-64x64-448x448.py'
+
+
+def toy_args(toy_data, work_dir, *extra):
+    """tools/benchmark.py arguments: the toy RetinaNet (random weights) on two toy
+    validation images, two timed iterations."""
+    coco = toy_data / 'toy_coco'
+    return ['--model', str(ROOT / BENCH_RETINA), '--deploy-cfg', str(ROOT / BENCH_DET_DEPLOY),
+            '--num-images', '2', '--iters', '2', '--warmup-s', '0', '--no-progress',
+            '--work-dir', str(work_dir),
+            '--cfg-options', f'test_dataloader.dataset.data_root={coco}/',
+            f'test_evaluator.ann_file={coco}/annotations/instances_val.json',
+            'model.test_cfg.score_thr=0.0', *extra]

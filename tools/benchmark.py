@@ -18,6 +18,10 @@ import sys
 
 from mmengine.config import DictAction
 
+from trtvit_dense.benchmark.compare import FAMILIES
+from trtvit_dense.deploy.backends import BACKENDS, DEVICES
+from trtvit_dense.deploy.precision import PRECISIONS
+
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
@@ -27,7 +31,7 @@ def parse_args(argv=None):
                         help='a model config and optionally its checkpoint, ONNX file or '
                         'engine (no file: seeded random weights, for latency); repeat the '
                         'flag for more models')
-    parser.add_argument('--compare', choices=['mask_rcnn', 'retinanet', 'upernet'],
+    parser.add_argument('--compare', choices=list(FAMILIES),
                         help='benchmark TRT-ViT a-d and ResNet-50 under this detector/'
                         'segmentor and print latency ratios next to accuracy differences')
     parser.add_argument('--archs', nargs='+', default=None,
@@ -36,9 +40,8 @@ def parse_args(argv=None):
     parser.add_argument('--checkpoint-dir',
                         help='for --compare: checkpoints named <config name>.pth')
     parser.add_argument('--backends', nargs='+', default=['pytorch', 'onnxruntime'],
-                        choices=['pytorch', 'onnxruntime', 'tensorrt'])
-    parser.add_argument('--precisions', nargs='+', default=['fp32'],
-                        choices=['fp32', 'fp16', 'int8'],
+                        choices=list(BACKENDS))
+    parser.add_argument('--precisions', nargs='+', default=['fp32'], choices=PRECISIONS,
                         help='precisions of the deployed rows (PyTorch rows are fp32)')
     parser.add_argument('--calib-data',
                         help='int8 rows: calibration images, a folder or a split of each '
@@ -59,7 +62,7 @@ def parse_args(argv=None):
     parser.add_argument('--threads', type=int,
                         help='intra-op threads for PyTorch and ONNX Runtime (default: '
                         'their defaults)')
-    parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
+    parser.add_argument('--device', default='cpu', choices=list(DEVICES))
     parser.add_argument('--with-static', action='store_true',
                         help='also export a static graph at the opt shape and time it '
                         '(dynamic vs static)')

@@ -10,6 +10,9 @@ import sys
 
 from mmengine.config import DictAction
 
+from trtvit_dense.deploy.backends import BACKENDS, DEVICES
+from trtvit_dense.deploy.precision import PRECISIONS
+
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
@@ -19,15 +22,15 @@ def parse_args(argv=None):
                         help='deploy config with the shape profile (configs/deploy/)')
     parser.add_argument('--work-dir', required=True, help='folder for the outputs')
     parser.add_argument('--backend', default='onnxruntime',
-                        choices=['onnxruntime', 'tensorrt'])
-    parser.add_argument('--precision', default='fp32', choices=['fp32', 'fp16', 'int8'])
+                        choices=[name for name, entry in BACKENDS.items() if entry.deployed])
+    parser.add_argument('--precision', default='fp32', choices=PRECISIONS)
     parser.add_argument('--calib-data',
                         help='int8: calibration images, a folder or a split of the config '
                         '(train, val, test)')
     parser.add_argument('--calib-num', type=int,
                         help='int8: number of calibration images, spread over --calib-data '
                         '(default: 32)')
-    parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
+    parser.add_argument('--device', default='cpu', choices=list(DEVICES))
     parser.add_argument('--images', nargs='+',
                         help='images or folders for verification (default: the first '
                         'images of the config\'s test dataset)')
@@ -43,7 +46,6 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    import trtvit_dense  # noqa: F401  (registers TRT-ViT, safe checkpoint loading)
     from trtvit_dense.apis.cli import user_errors
     from trtvit_dense.deploy.pipeline import deploy
     from trtvit_dense.deploy.verify import format_table
@@ -77,7 +79,7 @@ def main(argv=None):
         return
     print(format_table(result.task, result.verify, args.backend))
     if args.precision == 'int8':
-        from trtvit_dense.deploy.int8 import INT8_TOLERANCES as tol
+        from trtvit_dense.deploy.quantize.int8 import INT8_TOLERANCES as tol
         dense = (f'dense error <= {tol.dense_rel} of the scale' if tol.dense_rel < 1
                  else 'mask/logit errors reported, not checked')
         print(f'int8 tolerances: >= {tol.box_match:.0%} of the boxes matched at IoU > '

@@ -9,6 +9,7 @@ from mmengine.config import DictAction
 
 from trtvit_dense.apis.cli import user_errors
 from trtvit_dense.apis.inference import run_inference
+from trtvit_dense.deploy.backends import BACKENDS, DEVICES
 
 
 def parse_args(argv=None):
@@ -18,13 +19,13 @@ def parse_args(argv=None):
                         'tools/deploy.py (.onnx for onnxruntime, .engine for tensorrt)')
     parser.add_argument('images', nargs='+', help='image files, folders (the images '
                         'directly inside) or quoted glob patterns ("photos/**/*.jpg")')
-    parser.add_argument('--backend', choices=['pytorch', 'onnxruntime', 'tensorrt'],
+    parser.add_argument('--backend', choices=list(BACKENDS),
                         help='what runs the model (default: from the file suffix)')
     parser.add_argument('--out-dir', help='where the painted PNGs and predictions.json '
                         'go (default: work_dirs/infer/<config name>)')
     parser.add_argument('--score-thr', type=float, default=0.3,
                         help='draw detections scoring above this (the JSON has all)')
-    parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'],
+    parser.add_argument('--device', default='cpu', choices=list(DEVICES),
                         help='PyTorch device, ONNX Runtime provider (cuda: CUDA, then CPU)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, key=value (as mmdet/mmseg)')

@@ -6,8 +6,7 @@ import sys
 
 from trtvit_dense.apis import load_config, prepare_test_config, release_process_group, test
 from trtvit_dense.apis.cli import add_runner_arguments, parse_runner_args, user_errors
-from trtvit_dense.deploy.backends import backend_of
-from trtvit_dense.deploy.pipeline import PROVIDERS
+from trtvit_dense.deploy.backends import BACKENDS, DEVICES, backend_of
 
 
 def parse_args(argv=None):
@@ -19,9 +18,9 @@ def parse_args(argv=None):
     parser.add_argument('--out', help='dump predictions: a .pkl file (detection) or a '
                         'folder of label PNGs (segmentation)')
     parser.add_argument('--show-dir', help='save painted predictions to this folder')
-    parser.add_argument('--backend', choices=['pytorch', 'onnxruntime', 'tensorrt'],
+    parser.add_argument('--backend', choices=list(BACKENDS),
                         help='what runs the model (default: from the file suffix)')
-    parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'],
+    parser.add_argument('--device', default='cpu', choices=list(DEVICES),
                         help='ONNX Runtime execution provider (cuda: CUDA, then CPU)')
     add_runner_arguments(parser)
     return parse_runner_args(parser, argv)
@@ -34,10 +33,7 @@ def main(argv=None):
         prepare_test_config(cfg, args.config, args.checkpoint, work_dir=args.work_dir,
                             show_dir=args.show_dir, out=args.out, launcher=args.launcher)
         backend = args.backend or backend_of(args.checkpoint)
-        backend_args = {}
-        if backend == 'onnxruntime':
-            backend_args['providers'] = list(PROVIDERS[args.device])
-        test(cfg, out=args.out, backend=backend, backend_args=backend_args)
+        test(cfg, out=args.out, backend=backend, device=args.device)
     except user_errors() as e:
         sys.exit(f'error: {e}')
     finally:

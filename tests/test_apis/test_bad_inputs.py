@@ -21,20 +21,19 @@ from mmengine.config import Config
 from onnx import TensorProto, helper
 
 import trtvit_dense  # noqa: F401
+from conftest import save_checkpoint  # seeded random weights
+
+from tools import benchmark as benchmark_tool
+from tools import deploy as deploy_tool
+from tools import infer as infer_tool
+from tools import test as test_tool
+from tools import train as train_tool
 from trtvit_dense.apis import load_config
-from trtvit_dense.apis.inference import split_transforms
+from trtvit_dense.config import split_transforms
 from trtvit_dense.deploy.config import load_deploy_config
-from trtvit_dense.deploy.export import DEPLOY_METADATA_KEY, METADATA_KEY, model_signature
+from trtvit_dense.deploy.onnx.export import DEPLOY_METADATA_KEY, METADATA_KEY, model_signature
 
 ROOT = Path(__file__).parents[2]
-sys.path.insert(0, str(ROOT / 'tools'))
-sys.path.insert(0, str(ROOT / 'tests' / 'test_deploy'))
-import benchmark as benchmark_tool  # noqa: E402
-import deploy as deploy_tool  # noqa: E402
-import infer as infer_tool  # noqa: E402
-import test as test_tool  # noqa: E402
-import train as train_tool  # noqa: E402
-from test_deploy_cli import save_checkpoint  # noqa: E402  (seeded random weights)
 
 TOOLS = dict(train=train_tool, test=test_tool, deploy=deploy_tool,
              benchmark=benchmark_tool, infer=infer_tool)
@@ -341,6 +340,7 @@ def test_image_resized_outside_the_profile_is_named_and_skipped(files, tmp_path,
 def test_engine_built_for_another_profile(files, tmp_path, monkeypatch):
     """An engine whose own optimization profile is not the one in the manifest beside
     it (copied or rebuilt from another deploy) is refused when loaded."""
+    from trtvit_dense.deploy import artifact
     from trtvit_dense.deploy import model as deployed
     from trtvit_dense.deploy.config import DeployConfigError
     engine_dir = tmp_path / 'deploy'
@@ -355,7 +355,7 @@ def test_engine_built_for_another_profile(files, tmp_path, monkeypatch):
     class Engine:  # what TensorRTBackend reads from the engine: its profile
         min_shape, max_shape = (1, 3, 320, 320), (1, 3, 1344, 1344)
 
-    monkeypatch.setattr(deployed, 'build_backend', lambda *args, **kwargs: Engine())
+    monkeypatch.setattr(artifact, 'open_backend', lambda *args, **kwargs: Engine())
     with pytest.raises(DeployConfigError, match=re.escape(
             f'{engine} was built for the profile 1x3x320x320 to 1x3x1344x1344, but the '
             'manifest.json beside it describes 1x3x64x64 to 2x3x512x512: the engine comes '

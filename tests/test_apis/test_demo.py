@@ -8,6 +8,7 @@ from trtvit_dense.apis.demo import (DEMO_DEPLOY_CONFIGS, DEMO_MODELS, DEMO_TARGE
                                     DemoModel, check_targets, demo_benchmark_options,
                                     run_demo, train_demo_model, train_demo_models)
 from trtvit_dense.benchmark import TimingSettings
+from trtvit_dense.config import package_config
 
 ROOT = Path(__file__).parents[2]
 
@@ -16,21 +17,21 @@ def test_demo_models_cover_every_task_and_backbone():
     from trtvit_dense.apis import load_config
     seen = set()
     for model in DEMO_MODELS:
-        cfg = load_config(str(ROOT / model.config))
+        cfg = load_config(model.config)
         head = model.name.split('_')[0]
         backbone = cfg.model.backbone.type
         seen.add((head, backbone))
         # the R50 baselines differ from TRT-ViT-A in the backbone (and its widths) only
         if backbone != 'TRTViT':
             twin = next(m for m in DEMO_MODELS if m.name == f'{head}_trtvit-a')
-            ref = load_config(str(ROOT / twin.config))
+            ref = load_config(twin.config)
             for key in ('train_cfg', 'optim_wrapper', 'param_scheduler', 'train_dataloader'):
                 assert cfg[key] == ref[key], (model.name, key)
     assert seen == {(h, b) for h in ('mask-rcnn', 'retinanet', 'upernet')
                     for b in ('TRTViT', 'ResNet' if h != 'upernet' else 'ResNetV1c')}
     assert set(DEMO_TARGETS) == {m.name for m in DEMO_MODELS if 'trtvit' in m.name}
     for path in DEMO_DEPLOY_CONFIGS.values():
-        assert (ROOT / path).is_file()
+        assert Path(package_config(path)).is_file()
 
 
 def _row(name, backend, **accuracy):
@@ -170,8 +171,7 @@ def test_train_demo_models_in_two_workers(toy_data, tmp_path):
 def test_demo_tool_prints_the_report_and_fails_on_missed_targets(tmp_path, monkeypatch,
                                                                  capsys):
     import sys
-    sys.path.insert(0, str(ROOT / 'tools'))
-    import demo as demo_tool
+    from tools import demo as demo_tool
     import trtvit_dense.apis.demo as demo_api
     report = tmp_path / 'report.md'
     report.write_text('# the report\n')

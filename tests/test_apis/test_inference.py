@@ -14,11 +14,11 @@ import torch
 from trtvit_dense.apis.inference import (InputError, build_visualizer, collect_images,
                                          predictions_to_dict)
 
+from conftest import save_checkpoint  # seeded random weights
+
+from tools import infer as infer_tool
+
 ROOT = Path(__file__).parents[2]
-sys.path.insert(0, str(ROOT / 'tools'))
-sys.path.insert(0, str(ROOT / 'tests' / 'test_deploy'))
-import infer as infer_tool  # noqa: E402
-from test_deploy_cli import save_checkpoint  # noqa: E402  (seeded random weights)
 
 CONFIGS = {
     'mask_rcnn': 'configs/toy/mask-rcnn_trtvit-a_fpn_toy.py',

@@ -165,8 +165,7 @@ def test_killed_training_resumes_to_the_same_result(task, kill, toy_data, tiny_c
 
 @pytest.mark.parametrize('auto', [True, False])
 def test_truncated_checkpoint_is_refused_in_one_line(auto, tmp_path):
-    sys.path.insert(0, str(ROOT / 'tools'))
-    import train as train_tool
+    from tools import train as train_tool
     previous, last = tmp_path / 'epoch_1.pth', tmp_path / 'epoch_2.pth'
     torch.save(dict(state_dict=dict(w=torch.zeros(1000))), previous)
     data = previous.read_bytes()

@@ -1,32 +1,21 @@
 """tools/benchmark.py end to end on the toy data (tiny: 2 images, 2 iterations), the
 resume cache across runs, and tools/analysis/density.py on a small input."""
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import toy_args
+
+from tools import benchmark as benchmark_tool
+from tools.analysis import density as density_tool
+from trtvit_dense.benchmark.measure import Measurer
 
 ROOT = Path(__file__).parents[2]
-sys.path.insert(0, str(ROOT / 'tools'))
-sys.path.insert(0, str(ROOT / 'tools' / 'analysis'))
-import benchmark as benchmark_tool  # noqa: E402
-import density as density_tool  # noqa: E402
-
-from trtvit_dense.benchmark import runner  # noqa: E402
 
 RETINA = str(ROOT / 'configs/toy/retinanet_trtvit-a_fpn_toy.py')
 UPERNET = str(ROOT / 'configs/toy/upernet_trtvit-a_toy.py')
 DET_DEPLOY = str(ROOT / 'configs/deploy/detection_dynamic-64x64-448x448.py')
 SEG_DEPLOY = str(ROOT / 'configs/deploy/segmentation_dynamic-64x64-512x512.py')
-
-
-def toy_args(toy_data, work_dir, *extra):
-    coco = toy_data / 'toy_coco'
-    return ['--model', RETINA, '--deploy-cfg', DET_DEPLOY, '--num-images', '2',
-            '--iters', '2', '--warmup-s', '0', '--no-progress', '--work-dir', str(work_dir),
-            '--cfg-options', f'test_dataloader.dataset.data_root={coco}/',
-            f'test_evaluator.ann_file={coco}/annotations/instances_val.json',
-            'model.test_cfg.score_thr=0.0', *extra]
 
 
 @pytest.mark.slow
@@ -60,7 +49,7 @@ def test_benchmark_detection_then_resume(toy_data, tmp_path, capsys, monkeypatch
     def refuse(*args, **kwargs):
         raise AssertionError('a cached measurement was recomputed')
     for name in ('measure_compute', 'measure_e2e_opt', 'measure_data'):
-        monkeypatch.setattr(runner.Benchmark, name, refuse)
+        monkeypatch.setattr(Measurer, name, refuse)
     benchmark_tool.main(toy_args(toy_data, work))
     again = json.loads((work / 'report.json').read_text())['rows']
     assert [r['compute_opt'] for r in again] == [r['compute_opt'] for r in rows]
@@ -70,7 +59,7 @@ def test_benchmark_detection_then_resume(toy_data, tmp_path, capsys, monkeypatch
     missing = sorted((work / 'cache').glob('data-*.json'))[0]
     missing.unlink()
     for name in ('measure_compute', 'measure_e2e_opt'):
-        monkeypatch.setattr(runner.Benchmark, name, refuse)
+        monkeypatch.setattr(Measurer, name, refuse)
     benchmark_tool.main(toy_args(toy_data, work))
     assert missing.is_file()
 

@@ -11,8 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import kill_when
-from test_benchmark_cli import toy_args
+from conftest import kill_when, toy_args
 
 ROOT = Path(__file__).parents[2]
 NAME = 'retinanet_trtvit-a_fpn_toy'

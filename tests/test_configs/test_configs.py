@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from trtvit_dense.apis import ConfigError, load_config
-from trtvit_dense.apis.checks import backbone_out_channels, check_channels
+from trtvit_dense.checks import backbone_out_channels, check_channels
 from trtvit_dense.datasets import TOY_ADE_CLASSES, TOY_ADE_PALETTE, TOY_COCO_CLASSES
 from trtvit_dense.models import TRTViT
 

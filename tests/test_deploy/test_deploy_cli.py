@@ -14,10 +14,12 @@ from mmengine.registry import init_default_scope
 import trtvit_dense  # noqa: F401
 from trtvit_dense.registry import MODELS
 
+from conftest import save_checkpoint
+
+from tools import deploy as deploy_tool
+from tools import test as test_tool
+
 ROOT = Path(__file__).parents[2]
-sys.path.insert(0, str(ROOT / 'tools'))
-import deploy as deploy_tool  # noqa: E402
-import test as test_tool  # noqa: E402
 
 SHARED = Path(os.environ.get('TRTVIT_SHARED_DATA') or ROOT.parent / 'shared' / 'data')
 CASES = {
@@ -29,16 +31,6 @@ CASES = {
                 'configs/deploy/segmentation_dynamic-64x64-512x512.py',
                 'ade_sample/images/validation'),
 }
-
-
-def save_checkpoint(config: str, path: Path, seed: int = 0) -> Path:
-    """A checkpoint as mmengine writes it, with seeded random weights."""
-    cfg = Config.fromfile(str(ROOT / config))
-    init_default_scope(cfg.default_scope)
-    torch.manual_seed(seed)
-    model = MODELS.build(cfg.model)
-    torch.save(dict(state_dict=model.state_dict(), meta=dict(seed=seed)), path)
-    return path
 
 
 def toy_data_options(case, toy_data) -> dict:

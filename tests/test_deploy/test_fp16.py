@@ -11,9 +11,9 @@ import torch.nn.functional as F
 from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
-from trtvit_dense.deploy import fp16 as fp16_module
-from trtvit_dense.deploy.fp16 import (FP32_OPS, convert_to_fp16, fp16_report,
-                                      ops_requiring_fp32, run_onnx)
+from tools.analysis.fp16_reference import fp16_report, run_onnx
+from trtvit_dense.deploy.quantize import fp16 as fp16_module
+from trtvit_dense.deploy.quantize.fp16 import FP32_OPS, convert_to_fp16, ops_requiring_fp32
 
 # dynamo=False (the TorchScript exporter) is what the deploy pipeline uses.
 pytestmark = [

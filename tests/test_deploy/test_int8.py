@@ -16,14 +16,15 @@ import torch
 from onnx import TensorProto, numpy_helper
 from torch import nn
 
-from trtvit_dense.deploy import int8 as int8_module
-from trtvit_dense.deploy.int8 import (FLOAT_OPS, INT8_TOLERANCES, CalibrationImages,
+from conftest import save_checkpoint
+
+from tools import deploy as deploy_tool
+from trtvit_dense.deploy.quantize import int8 as int8_module
+from trtvit_dense.deploy.quantize.int8 import (FLOAT_OPS, INT8_TOLERANCES, CalibrationImages,
                                       dequantized_readers, excluded_nodes, qdq_scheme,
                                       quantize_int8, quantized_nodes, spread)
 
 ROOT = Path(__file__).parents[2]
-sys.path.insert(0, str(ROOT / 'tools'))
-import deploy as deploy_tool  # noqa: E402
 
 # dynamo=False (the TorchScript exporter) is what the deploy pipeline uses.
 pytestmark = [
@@ -265,8 +266,8 @@ def test_int8_runs_with_dynamic_shapes_close_to_fp32(fp32_onnx, quantized, targe
 
 
 def test_tensorrt_checks_the_scheme(quantized):
-    from trtvit_dense.deploy.tensorrt import check_onnx_precision
-    from trtvit_dense.deploy.trt_lint import lint_onnx
+    from trtvit_dense.deploy.quantize.checks import check_onnx_precision
+    from trtvit_dense.deploy.onnx.lint import lint_onnx
     trt_path, _ = quantized['tensorrt']
     counts = check_onnx_precision(trt_path, 'int8')
     assert counts['INT8'] > 0 and 'FLOAT16' not in counts
@@ -347,7 +348,7 @@ def test_bad_calibration_arguments(args, match, tmp_path):
 
 
 def test_calibration_from_a_split(toy_data):
-    from trtvit_dense.apis.runner import load_config
+    from trtvit_dense.config import load_config
     from trtvit_dense.deploy.pipeline import DeployError, calibration_image_paths
     root = toy_data / 'toy_ade/ADEChallengeData2016'
     cfg = load_config(str(ROOT / UPERNET),
@@ -362,24 +363,12 @@ def test_calibration_from_a_split(toy_data):
         calibration_image_paths(cfg, 'val', 3)
 
 
-def save_checkpoint(config: str, path: Path, seed: int = 0) -> Path:
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-
-    from trtvit_dense.registry import MODELS
-    cfg = Config.fromfile(str(ROOT / config))
-    init_default_scope(cfg.default_scope)
-    torch.manual_seed(seed)
-    torch.save(dict(state_dict=MODELS.build(cfg.model).state_dict()), path)
-    return path
-
-
 @pytest.mark.slow
 def test_deploy_int8_end_to_end(toy_data, tmp_path, capsys):
     """tools/deploy.py --precision int8 on the toy UPerNet: QDQ graph next to the fp32
     one, verified at the six shapes with the int8 tolerances, manifest with the
     quantization and calibration record; the benchmark reads its precision."""
-    from trtvit_dense.benchmark.runner import _deployed_precision
+    from trtvit_dense.deploy.artifact import DeployedArtifact
     ckpt = save_checkpoint(UPERNET, tmp_path / 'model.pth')
     calib = toy_data / 'toy_ade/ADEChallengeData2016/images/training'
     work = tmp_path / 'deploy'
@@ -401,8 +390,8 @@ def test_deploy_int8_end_to_end(toy_data, tmp_path, capsys):
     assert q['excluded'] and q['float_ops']['LayerNormalization'] == 4
     assert manifest['files']['onnx_int8']['path'] == 'end2end_int8.onnx'
     assert manifest['verify_tolerances']['pixel_agree'] == INT8_TOLERANCES.pixel_agree
-    assert _deployed_precision(str(work / 'end2end_int8.onnx')) == 'int8'
-    assert _deployed_precision(str(work / 'end2end.onnx')) == 'fp32'
+    assert DeployedArtifact(work).precision_of(work / 'end2end_int8.onnx') == 'int8'
+    assert DeployedArtifact(work).precision_of(work / 'end2end.onnx') == 'fp32'
     model = onnx.load(str(work / 'end2end_int8.onnx'))
     assert dequantized_readers(model) == []
     dims = [d.dim_param or d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
@@ -425,7 +414,7 @@ def test_benchmark_plans_int8_rows(tmp_path):
 
 
 def test_benchmark_cli_passes_calibration_options():
-    import benchmark as benchmark_tool
+    from tools import benchmark as benchmark_tool
     args = benchmark_tool.parse_args(['--model', RETINA, '--precisions', 'fp32', 'int8',
                                       '--calib-data', 'data/calib', '--calib-num', '8'])
     assert args.precisions == ['fp32', 'int8']

@@ -12,11 +12,11 @@ from mmengine.registry import init_default_scope
 
 import trtvit_dense  # noqa: F401
 from trtvit_dense.deploy import ORTBackend, TorchBackend, load_deploy_config
-from trtvit_dense.deploy.export import build_exportable, export_onnx
+from trtvit_dense.deploy.onnx.export import build_exportable, export_onnx
 from trtvit_dense.deploy.rewrite import ExportableDetector, postprocess_detection
 from trtvit_dense.deploy.rewrite.ops import (gather_rows, nms_selected, roi_align,
                                              topk_padded)
-from trtvit_dense.deploy.trt_lint import lint_onnx
+from trtvit_dense.deploy.onnx.lint import lint_onnx
 from trtvit_dense.deploy.verify import make_inputs, verify_backend
 from trtvit_dense.registry import MODELS
 

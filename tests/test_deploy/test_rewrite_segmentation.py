@@ -20,7 +20,7 @@ from mmengine.registry import init_default_scope
 from torch import nn
 
 import trtvit_dense  # noqa: F401  (registers TRTViT)
-from trtvit_dense.deploy.backends import ORTBackend
+from trtvit_dense.deploy.backends.onnxruntime import ORTBackend
 from trtvit_dense.deploy.rewrite.segmentation import (ExportableAdaptiveAvgPool2d,
                                                       ExportableSegmentor,
                                                       adaptive_avg_pool2d,

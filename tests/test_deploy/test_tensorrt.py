@@ -12,10 +12,10 @@ import torch.nn as nn
 from onnx import TensorProto, helper, numpy_helper
 
 from trtvit_dense.deploy import BackendUnavailable, DeployConfig, ShapeError
-from trtvit_dense.deploy.tensorrt import (NO_CUDA, TENSORRT_NOT_FOUND, TensorRTBackend,
-                                          build_engine, check_onnx_precision,
-                                          check_profile_shape, import_tensorrt,
-                                          trt_dtype_to_torch)
+from trtvit_dense.deploy.backends.tensorrt import (NO_CUDA, TENSORRT_NOT_FOUND, TensorRTBackend,
+                                                   build_engine, check_profile_shape,
+                                                   import_tensorrt, trt_dtype_to_torch)
+from trtvit_dense.deploy.quantize.checks import check_onnx_precision
 
 HAS_TENSORRT = importlib.util.find_spec('tensorrt') is not None
 HAS_CUDA = torch.cuda.is_available()

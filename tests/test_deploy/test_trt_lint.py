@@ -10,7 +10,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from trtvit_dense.deploy.trt_lint import (LintIssue, TensorRTCompatError,
+from trtvit_dense.deploy.onnx.lint import (LintIssue, TensorRTCompatError,
                                           check_tensorrt_compat, format_issues, lint_onnx,
                                           load_ops_table)
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from trtvit_dense.evaluation import (COCO_STATS_NAMES, coco_gt_as_predictions,
-                                     coco_results_to_predictions, evaluate_coco,
-                                     evaluate_segmentation)
+from coco_reference import (COCO_STATS_NAMES, coco_gt_as_predictions,
+                            coco_results_to_predictions, evaluate_coco)
+from seg_reference import evaluate_segmentation
 
 
 

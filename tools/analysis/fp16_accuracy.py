@@ -3,7 +3,7 @@
 
 Exports the backbone alone (random weights, randomised BatchNorm statistics so that
 folded convs are not near-identity), converts it with
-:func:`trtvit_dense.deploy.fp16.convert_to_fp16` once per block list and prints the
+:func:`trtvit_dense.deploy.quantize.fp16.convert_to_fp16` once per block list and prints the
 error of every output against the fp32 graph at each input size. ``--outlier-scale``
 multiplies a few channels entering each Transformer by a factor, as the "massive
 activations" of trained ViTs do; random weights alone have none, so without it the
@@ -25,9 +25,14 @@ import torch
 from torch import nn
 
 from trtvit_dense.apis.cli import parse_size
-from trtvit_dense.deploy.fp16 import FP32_OPS, RUNTIMES, convert_to_fp16, fp16_report
+from trtvit_dense.deploy.quantize.fp16 import FP32_OPS, convert_to_fp16
 from trtvit_dense.models import TRTViT
 from trtvit_dense.models.backbones.trt_vit import MixBlockC
+
+if __package__:  # imported as tools.analysis.fp16_accuracy
+    from .fp16_reference import RUNTIMES, fp16_report
+else:  # run as a script: its folder is on sys.path
+    from fp16_reference import RUNTIMES, fp16_report
 
 BLOCK_LISTS: dict[str, tuple[str, ...]] = {
     'fp32-kept': FP32_OPS,  # (a) LayerNorm/Softmax/reductions/... in fp32

@@ -25,9 +25,9 @@ def parse_args(argv=None):
 def alternated_speedup(config: str, fp32_onnx: str, int8_onnx: str, deploy_cfg: str,
                        pairs: int = 30, threads: int = 2, image: str | None = None) -> dict:
     """Median latencies of both graphs and the median ratio of alternated pairs."""
-    from trtvit_dense.apis.runner import load_config
+    from trtvit_dense.config import load_config
     from trtvit_dense.benchmark.stats import TimingSettings, time_interleaved
-    from trtvit_dense.deploy.backends import ORTBackend
+    from trtvit_dense.deploy.backends import open_backend
     from trtvit_dense.deploy.config import load_deploy_config
     from trtvit_dense.deploy.pipeline import dataset_image_paths
     from trtvit_dense.deploy.verify import load_images, make_inputs, normalization
@@ -35,7 +35,8 @@ def alternated_speedup(config: str, fp32_onnx: str, int8_onnx: str, deploy_cfg: 
     dcfg = load_deploy_config(deploy_cfg)
     image = image or dataset_image_paths(cfg, 1)[0]
     x = make_inputs(load_images([image]), dcfg.opt_shape, *normalization(cfg))
-    graphs = [ORTBackend(path, num_threads=threads) for path in (fp32_onnx, int8_onnx)]
+    graphs = [open_backend('onnxruntime', path, threads=threads)
+              for path in (fp32_onnx, int8_onnx)]
     stats, (a, b) = time_interleaved([lambda g=g: g(x) and None for g in graphs],
                                      TimingSettings(warmup_s=1.0, warmup_iters=3, iters=pairs))
     ratios = sorted(p / q for p, q in zip(a, b))

@@ -41,15 +41,16 @@ def user_errors() -> tuple:
     image, data, flag, missing runtime), each raised with a message that names the input
     and what to do: the tools print it as one ``error:`` line and exit 1. Anything else
     is a bug and keeps its traceback. Imported when called, so ``--help`` stays fast."""
-    from ..benchmark.runner import BenchmarkError
-    from ..deploy.backends import BackendUnavailable
+    from ..benchmark.plan import BenchmarkError
+    from ..config import ConfigError
+    from ..deploy.backends import BackendError, BackendUnavailable
+    from ..deploy.backends.tensorrt import EngineBuildError
     from ..deploy.config import DeployConfigError, ShapeError
-    from ..deploy.export import SignatureMismatch
+    from ..deploy.manifest import ManifestError
+    from ..deploy.onnx.export import SignatureMismatch
     from ..deploy.pipeline import DeployError
-    from ..deploy.tensorrt import EngineBuildError
     from ..utils.checkpoint import CheckpointError
-    from .checks import ConfigError
     from .inference import InputError
     return (ConfigError, CheckpointError, InputError, DeployError, DeployConfigError,
-            ShapeError, SignatureMismatch, BackendUnavailable, EngineBuildError,
-            BenchmarkError, FileNotFoundError)
+            ShapeError, SignatureMismatch, BackendError, BackendUnavailable,
+            EngineBuildError, ManifestError, BenchmarkError, FileNotFoundError)

@@ -46,16 +46,16 @@ class DemoModel:
 
 
 DEMO_MODELS = (
-    DemoModel('mask-rcnn_trtvit-a', 'configs/toy/mask-rcnn_trtvit-a_fpn_toy.py'),
-    DemoModel('mask-rcnn_r50', 'configs/toy/mask-rcnn_r50_fpn_toy.py'),
-    DemoModel('retinanet_trtvit-a', 'configs/toy/retinanet_trtvit-a_fpn_toy.py'),
-    DemoModel('retinanet_r50', 'configs/toy/retinanet_r50_fpn_toy.py'),
-    DemoModel('upernet_trtvit-a', 'configs/toy/upernet_trtvit-a_toy.py'),
-    DemoModel('upernet_r50', 'configs/toy/upernet_r50_toy.py'),
+    DemoModel('mask-rcnn_trtvit-a', 'trtvit_dense::toy/mask-rcnn_trtvit-a_fpn_toy.py'),
+    DemoModel('mask-rcnn_r50', 'trtvit_dense::toy/mask-rcnn_r50_fpn_toy.py'),
+    DemoModel('retinanet_trtvit-a', 'trtvit_dense::toy/retinanet_trtvit-a_fpn_toy.py'),
+    DemoModel('retinanet_r50', 'trtvit_dense::toy/retinanet_r50_fpn_toy.py'),
+    DemoModel('upernet_trtvit-a', 'trtvit_dense::toy/upernet_trtvit-a_toy.py'),
+    DemoModel('upernet_r50', 'trtvit_dense::toy/upernet_r50_toy.py'),
 )
 DEMO_DEPLOY_CONFIGS = {
-    'detection': 'configs/deploy/detection_dynamic-64x64-448x448.py',
-    'segmentation': 'configs/deploy/segmentation_dynamic-64x64-512x512.py',
+    'detection': 'trtvit_dense::deploy/detection_dynamic-64x64-448x448.py',
+    'segmentation': 'trtvit_dense::deploy/segmentation_dynamic-64x64-512x512.py',
 }
 # model name -> (accuracy key of the benchmark rows, minimum in percentage points)
 DEMO_TARGETS = {
@@ -90,7 +90,8 @@ def train_demo_model(model: DemoModel, work_dir: str | Path) -> dict:
     """Train ``model`` into ``work_dir`` (skipped when a previous run finished it, resumed
     from the last checkpoint when one was interrupted); returns ``checkpoint``,
     ``train_s`` and whether it was ``reused``."""
-    from .runner import load_config, prepare_train_config, train
+    from ..config import load_config
+    from .runner import prepare_train_config, train
     work_dir = Path(work_dir)
     done = work_dir / DONE_FILE
     if done.is_file():

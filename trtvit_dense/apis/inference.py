@@ -25,19 +25,18 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
+from ..config import ConfigError, load_config, split_dataset_config, split_transforms, task_of
+from ..deploy.backends import BACKENDS, DEVICES, BackendUnavailable, backend_of, check_backend
+from ..deploy.config import ShapeError
 from ..utils.atomic import atomic_write_bytes
-from .checks import ConfigError, dataset_leaves
-from .runner import deployed_model_config, load_config, task_of
+from .runner import deployed_model_config
 
-__all__ = ['IMAGE_EXTENSIONS', 'ANNOTATION_LOADERS', 'InputError', 'ImageReadError',
-           'ImageSizeError',
-           'collect_images', 'split_transforms', 'dataset_metainfo',
+__all__ = ['IMAGE_EXTENSIONS', 'InputError', 'ImageReadError', 'ImageSizeError',
+           'collect_images', 'dataset_metainfo',
            'build_inference_model', 'Prediction', 'Predictor', 'predictions_to_dict',
            'build_visualizer', 'draw_prediction', 'default_out_dir', 'run_inference']
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
-# test-pipeline steps that read ground truth; inference on bare images leaves them out
-ANNOTATION_LOADERS = ('LoadAnnotations', 'LoadPanopticAnnotations')
 PREDICTIONS_FILE = 'predictions.json'
 
 
@@ -110,42 +109,13 @@ def collect_images(inputs: Iterable[str]) -> tuple[list[str], list[dict]]:
 
 # -- config -> pipeline, class names, model ---------------------------------------------
 
-def _split_dataset_config(cfg: Config, split: str) -> dict:
-    loader = cfg.get(f'{split}_dataloader')
-    if loader is None:
-        raise ConfigError(f'the config has no {split}_dataloader')
-    return next(dataset_leaves(loader.dataset))  # the first, for a ConcatDataset
-
-
-def _type_name(step) -> str:
-    kind = step.get('type') if isinstance(step, dict) else step
-    return kind if isinstance(kind, str) else getattr(kind, '__name__', type(step).__name__)
-
-
-def split_transforms(cfg: Config, split: str = 'test', annotations: bool = True) -> list:
-    """The transforms of the ``split`` dataloader's pipeline, built in the config's
-    scope; without the annotation loaders when ``annotations`` is False. The pipeline
-    must start with ``LoadImageFromFile``, which reads the image file."""
-    from mmengine.dataset import Compose
-    init_default_scope(cfg.default_scope)
-    steps = list(_split_dataset_config(cfg, split).get('pipeline') or [])
-    if not annotations:
-        steps = [s for s in steps if _type_name(s) not in ANNOTATION_LOADERS]
-    transforms = list(Compose(steps).transforms)
-    names = [type(t).__name__ for t in transforms]
-    if not names or names[0] != 'LoadImageFromFile':
-        raise ConfigError(f'the {split} pipeline must start with LoadImageFromFile (it '
-                          f'reads the image file), got {names}')
-    return transforms
-
-
 def dataset_metainfo(cfg: Config, split: str = 'test') -> dict:
     """``classes`` and ``palette`` (and the rest of the metainfo) of the ``split``
     dataset, from its class and the config's ``metainfo``; no annotation is read."""
     from mmengine.registry import DATASETS
     init_default_scope(cfg.default_scope)
     # lazy: no annotation file is read; no pipeline: the transforms are not needed here
-    dataset = DATASETS.build({**_split_dataset_config(cfg, split), 'lazy_init': True,
+    dataset = DATASETS.build({**split_dataset_config(cfg, split), 'lazy_init': True,
                               'pipeline': []})
     meta = dict(dataset.metainfo)
     if not meta.get('classes'):
@@ -161,18 +131,16 @@ def build_inference_model(cfg: Config, model_file: str, backend: str = 'pytorch'
     (``onnxruntime``) or an engine (``tensorrt``). Bad pairs fail here, with the deploy
     pipeline's errors (``CheckpointError``, ``SignatureMismatch``,
     ``BackendUnavailable``)."""
-    from ..deploy.backends import BACKENDS, MODEL_SUFFIXES, BackendUnavailable
-    from ..deploy.pipeline import PROVIDERS, DeployError, load_model
+    from ..deploy.pipeline import DeployError, load_model
     if backend not in BACKENDS:
         raise ConfigError(f'--backend must be one of {", ".join(BACKENDS)}, '
                           f'got {backend!r}')
-    if device not in PROVIDERS:
-        raise ConfigError(f'--device must be cpu or cuda, got {device!r}')
+    if device not in DEVICES:
+        raise ConfigError(f'--device must be {" or ".join(DEVICES)}, got {device!r}')
     if not osp.isfile(model_file):
         raise ConfigError(f'model file {model_file!r} does not exist')
     if backend == 'pytorch':
-        deployed = [s for suffixes in MODEL_SUFFIXES.values() for s in suffixes]
-        if model_file.endswith(tuple(deployed)):
+        if backend_of(model_file) != 'pytorch':
             raise ConfigError(f'--backend pytorch runs a checkpoint (.pth); '
                               f'{model_file!r} is a deployed model: leave --backend out '
                               'or name its backend')
@@ -180,16 +148,11 @@ def build_inference_model(cfg: Config, model_file: str, backend: str = 'pytorch'
             raise BackendUnavailable('--device cuda: PyTorch sees no CUDA GPU on this '
                                      'machine; use --device cpu')
         return load_model(cfg, model_file).to(device)
-    backend_args = {}
-    if backend == 'onnxruntime':
-        backend_args['providers'] = list(PROVIDERS[device])
-    else:
-        from ..deploy.tensorrt import import_tensorrt
-        import_tensorrt()  # say TensorRT/GPU is missing before reading the file
+    if backend == 'tensorrt':
+        check_backend(backend, 'cuda')  # say TensorRT/GPU is missing before reading the file
     from google.protobuf.message import DecodeError
     try:
-        return load_model(deployed_model_config(cfg, model_file, backend, backend_args),
-                          None)
+        return load_model(deployed_model_config(cfg, model_file, backend, device), None)
     except DecodeError as e:
         raise DeployError(f'{model_file} is not a readable ONNX file ({_first_line(e)})'
                           ) from e
@@ -233,12 +196,9 @@ class Predictor:
 
     def __init__(self, config: str | Config, model_file: str, backend: str | None = None,
                  device: str = 'cpu', cfg_options: dict | None = None):
-        from ..deploy.backends import backend_of
-        from ..deploy.config import SCOPE_TASKS
         self.cfg = (config if isinstance(config, Config)
                     else load_config(str(config), cfg_options))
-        self.scope = task_of(self.cfg)
-        self.task = SCOPE_TASKS[self.scope]
+        self.task = task_of(self.cfg).name
         self.model_file = str(model_file)
         self.backend = backend or backend_of(self.model_file)
         self.device = device
@@ -268,7 +228,6 @@ class Predictor:
             if results is None:
                 raise ValueError(f'{type(transform).__name__} dropped {path} (the test '
                                  'pipeline must keep every image)')
-        from ..deploy.config import ShapeError
         try:
             sample = self.model.test_step(pseudo_collate([results]))[0]
         except ShapeError as e:  # outside a deployed model's profile: this image only

@@ -1,8 +1,8 @@
 """Training and testing with mmdet/mmseg configs through mmengine's Runner.
 
-One code path for detection and segmentation: the task is read from the config's
-``default_scope`` (``'mmdet'`` or ``'mmseg'``), and only what differs between the two
-tool chains (visualisation hooks, dumping predictions) is dispatched on it. The
+One code path for every task: the task (:mod:`trtvit_dense.tasks`) is read from the
+config's ``default_scope``, and only what differs between the tool chains (visualisation
+hooks, dumping predictions) is read from it. The
 command-line tools (``tools/train.py``, ``tools/test.py``) only parse arguments.
 """
 import logging
@@ -18,43 +18,14 @@ from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
+from ..checks import check_config
+from ..config import ConfigError, describe_model, model_weight_shapes, task_of
+from ..deploy.backends import BACKENDS, DEVICES
 from ..utils.atomic import atomic_dir, atomic_path
 from ..utils.checkpoint import check_weights, checkpoint_damage, read_checkpoint, state_dict_of
-from .checks import (ConfigError, check_config, check_config_file, check_model,
-                     describe_model, model_weight_shapes)
 
-__all__ = ['TASKS', 'load_config', 'task_of', 'prepare_train_config',
-           'prepare_test_config', 'build_runner', 'train', 'test', 'benchmark_training',
-           'deployed_model_config', 'release_process_group']
-
-TASKS = ('mmdet', 'mmseg')
-
-
-def load_config(path: str, cfg_options: Optional[Dict] = None) -> Config:
-    """Read a config file, apply ``--cfg-options`` overrides and check its task."""
-    check_config_file(path)
-    try:
-        cfg = Config.fromfile(path)
-        if cfg_options:
-            cfg.merge_from_dict(cfg_options)
-    except Exception as e:  # noqa: BLE001 - syntax errors, missing bases, bad options
-        detail = ' '.join(str(e).split()) or type(e).__name__
-        raise ConfigError(f'config {path!r} cannot be read: {type(e).__name__}: '
-                          f'{detail}') from None
-    task_of(cfg)
-    if 'model' not in cfg:
-        raise ConfigError(f'config {path!r} has no model')
-    check_model(cfg)
-    return cfg
-
-
-def task_of(cfg: Config) -> str:
-    """``'mmdet'`` or ``'mmseg'``, from the config's ``default_scope``."""
-    scope = cfg.get('default_scope')
-    if scope not in TASKS:
-        raise ConfigError(f'config default_scope is {scope!r}; trtvit-dense tools run '
-                          f'{TASKS} configs (inherit from an mmdet:: or mmseg:: base)')
-    return scope
+__all__ = ['prepare_train_config', 'prepare_test_config', 'build_runner', 'train', 'test',
+           'benchmark_training', 'deployed_model_config', 'release_process_group']
 
 
 def _set_work_dir(cfg: Config, config_path: str, work_dir: Optional[str]) -> None:
@@ -249,11 +220,11 @@ def prepare_test_config(cfg: Config,
         if 'visualization' not in hooks:
             raise ConfigError('--show-dir needs default_hooks.visualization in the config')
         hooks.visualization.draw = True
-        if task == 'mmdet':
+        if task.predictions == 'pkl':  # mmdet's hook writes where it is told
             hooks.visualization.test_out_dir = show_dir
-        else:
+        else:  # mmseg's hook draws into the visualizer's save_dir
             cfg.visualizer.save_dir = show_dir
-    if out is not None and task == 'mmseg':
+    if out is not None and task.predictions == 'label_png':
         # mmseg writes one label PNG per image into output_dir.
         cfg.test_evaluator.output_dir = out
         cfg.test_evaluator.keep_results = True
@@ -280,46 +251,48 @@ def train(cfg: Config) -> Runner:
     return runner
 
 
-def deployed_model_config(cfg: Config, model_file: str, backend: str,
+def deployed_model_config(cfg: Config, model_file: str, backend: str, device: str = 'cpu',
                           backend_args: Optional[Dict] = None) -> Config:
     """``cfg`` with its model replaced by the deployed ``model_file`` (an ONNX file for
-    onnxruntime, an engine for tensorrt) run by ``trtvit_dense.deploy.DeployedModel``."""
-    from ..deploy.backends import MODEL_SUFFIXES
-    from ..deploy.config import SCOPE_TASKS
+    onnxruntime, an engine for tensorrt) run on ``device`` by
+    :class:`trtvit_dense.deploy.model.DeployedModel`."""
     from ..deploy.model import DeployedModel  # noqa: F401  (registers it)
-    suffixes = MODEL_SUFFIXES.get(backend)
-    if suffixes is None:
-        raise ConfigError(f'--backend must be pytorch, onnxruntime or tensorrt, got {backend!r}')
+    if backend not in BACKENDS:
+        raise ConfigError(f'--backend must be {", ".join(BACKENDS)}, got {backend!r}')
+    if device not in DEVICES:
+        raise ConfigError(f'--device must be {" or ".join(DEVICES)}, got {device!r}')
+    suffixes = BACKENDS[backend].suffixes
     if not model_file.endswith(suffixes):
         raise ConfigError(f'--backend {backend} runs {"/".join(suffixes)} files, '
                           f'got {model_file!r}')
     cfg = cfg.copy()
     original = cfg.model.to_dict()
     cfg.model = dict(type='DeployedModel', model_file=model_file, backend=backend,
-                     model_cfg=original, backend_args=backend_args or {},
-                     task=SCOPE_TASKS[task_of(cfg)],
+                     device=device, model_cfg=original, backend_args=backend_args or {},
+                     task=task_of(cfg).name,
                      data_preprocessor=original.get('data_preprocessor'))
     cfg.load_from = None
     return cfg
 
 
 def test(cfg: Config, out: Optional[str] = None, backend: str = 'pytorch',
-         backend_args: Optional[Dict] = None) -> Dict:
+         device: str = 'cpu', backend_args: Optional[Dict] = None) -> Dict:
     """Evaluate ``cfg.load_from`` on the test split; returns the metrics.
 
     With ``backend`` 'onnxruntime' or 'tensorrt', ``cfg.load_from`` is the deployed
-    model file and the same evaluators score the backend's predictions."""
+    model file, run on ``device``, and the same evaluators score its predictions."""
     if backend != 'pytorch':
         check_config(cfg, ('test', ))
-        cfg = deployed_model_config(cfg, cfg.load_from, backend, backend_args)
+        cfg = deployed_model_config(cfg, cfg.load_from, backend, device, backend_args)
     else:
         check_weights(model_weight_shapes(cfg), state_dict_of(read_checkpoint(cfg.load_from)),
                       cfg.load_from, describe_model(cfg))
     with ExitStack() as outputs:  # --out appears complete, or not at all
-        if out is not None and task_of(cfg) == 'mmseg':  # one label PNG per image
+        task = task_of(cfg)
+        if out is not None and task.predictions == 'label_png':  # one label PNG per image
             cfg.test_evaluator.output_dir = str(outputs.enter_context(atomic_dir(out)))
         runner = build_runner(cfg, splits=('test', ), check=backend == 'pytorch')
-        if out is not None and task_of(cfg) == 'mmdet':
+        if out is not None and task.predictions == 'pkl':
             from mmdet.evaluation import DumpDetResults
             tmp = outputs.enter_context(atomic_path(out, suffix='.tmp.pkl'))
             runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=str(tmp)))

@@ -7,15 +7,16 @@ from typing import Sequence
 
 from ..utils.markdown import markdown_table
 from .report import primary_metric
-from .runner import ROOT, ModelSpec
+from ..config import package_config
+from .plan import ModelSpec
 
 __all__ = ['FAMILIES', 'BACKBONES', 'BASELINE', 'compare_specs', 'compare_table']
 
-# task family -> config path pattern ({} is the backbone tag)
+# task family -> shipped config pattern ({} is the backbone tag), see config.package_config
 FAMILIES = {
-    'mask_rcnn': 'configs/mask_rcnn/mask-rcnn_{}_fpn_1x_coco.py',
-    'retinanet': 'configs/retinanet/retinanet_{}_fpn_1x_coco.py',
-    'upernet': 'configs/upernet/upernet_{}_4xb4-160k_ade20k-512x512.py',
+    'mask_rcnn': 'mask_rcnn/mask-rcnn_{}_fpn_1x_coco.py',
+    'retinanet': 'retinanet/retinanet_{}_fpn_1x_coco.py',
+    'upernet': 'upernet/upernet_{}_4xb4-160k_ade20k-512x512.py',
 }
 BACKBONES = ('trtvit-a', 'trtvit-b', 'trtvit-c', 'trtvit-d', 'r50')
 BASELINE = 'r50'
@@ -34,7 +35,7 @@ def compare_specs(family: str, backbones: Sequence[str] = BACKBONES,
         backbones = (*backbones, BASELINE)
     specs = []
     for tag in backbones:
-        config = ROOT / FAMILIES[family].format(tag)
+        config = Path(package_config(FAMILIES[family].format(tag)))
         ckpt = Path(checkpoint_dir) / f'{config.stem}.pth' if checkpoint_dir else None
         specs.append(ModelSpec(str(config), str(ckpt) if ckpt and ckpt.is_file() else None))
     return specs

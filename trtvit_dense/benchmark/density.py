@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..deploy.backends import Backend, TorchBackend
+from ..deploy.backends import Backend, check_backend, open_backend
 from ..models.backbones.trt_vit import (Bottleneck, MixBlockC, TRTViT, TransformerLayer,
                                         switch_to_deploy)
 from ..models.complexity import count_gmacs
@@ -186,29 +186,29 @@ def gemm_peak(n: int = 2048, settings: TimingSettings = TimingSettings(
 
 def _backend(kind: str, module: nn.Module, shape: tuple, workdir: Path, tag: str,
              threads: int | None = None) -> Backend:
+    """``module`` on backend ``kind``: eager, or exported to ONNX at ``shape`` (and for
+    TensorRT built into an engine with a static profile at that shape)."""
+    check_backend(kind, 'cuda' if kind == 'tensorrt' else 'cpu', flag='backend')
     wrapped = _Named(module).eval()
     if kind == 'pytorch':
-        backend = TorchBackend(wrapped)
+        source = wrapped
     else:
-        onnx_path = workdir / f'{tag}.onnx'
+        source = workdir / f'{tag}.onnx'
         with torch.no_grad():
-            torch.onnx.export(wrapped, (torch.zeros(shape), ), str(onnx_path), dynamo=False,
+            torch.onnx.export(wrapped, (torch.zeros(shape), ), str(source), dynamo=False,
                               opset_version=17, input_names=['input'],
                               output_names=['output'])
-        if kind == 'onnxruntime':
-            from ..deploy.backends import ORTBackend
-            backend = ORTBackend(onnx_path, num_threads=threads)
-        elif kind == 'tensorrt':
-            from ..deploy.config import DeployConfig
-            from ..deploy.tensorrt import TensorRTBackend, build_engine
-            # a static profile at the block's input; the task is unused by the builder
-            profile = DeployConfig(task='detection', min_shape=shape, opt_shape=shape,
-                                   max_shape=shape)
-            engine = workdir / f'{tag}.engine'
-            build_engine(onnx_path, engine, profile)
-            backend = TensorRTBackend(engine)
-        else:
-            raise ValueError(f'backend must be pytorch, onnxruntime or tensorrt, got {kind!r}')
+    if kind == 'tensorrt':
+        from ..deploy.backends.tensorrt import build_engine
+        from ..deploy.config import DeployConfig
+        # a static profile at the block's input; the task is unused by the builder
+        profile = DeployConfig(task='detection', min_shape=shape, opt_shape=shape,
+                               max_shape=shape)
+        engine = workdir / f'{tag}.engine'
+        build_engine(source, engine, profile)
+        source = engine
+    backend = open_backend(kind, source, device='cuda' if kind == 'tensorrt' else 'cpu',
+                           threads=threads)
     backend.channels = None
     return backend
 
@@ -220,9 +220,7 @@ def density_table(backend: str = 'onnxruntime', arch: str = 'a',
                   threads: int | None = None) -> dict:
     """Measure every item of :func:`density_items` for each input size on ``backend``;
     returns ``{'peak': gemm_peak(), 'rows': [DensityRow dicts], ...}``."""
-    if backend == 'tensorrt':
-        from ..deploy.tensorrt import import_tensorrt
-        import_tensorrt()
+    check_backend(backend, 'cuda' if backend == 'tensorrt' else 'cpu', flag='backend')
     peak = gemm_peak(threads=threads)
     rows = []
     torch.manual_seed(0)

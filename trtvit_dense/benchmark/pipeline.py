@@ -7,7 +7,7 @@ The stages are those a product runs per image:
   preprocessor (BGR->RGB, normalisation, padding) up to the network input;
 * ``model``: the backend call (graph or engine) on that input;
 * ``post``: host post-processing (boxes rescaled to the original image, masks pasted,
-  segmentation resized), :func:`trtvit_dense.deploy.model.attach_predictions`.
+  segmentation resized), the task's ``attach_predictions`` (:mod:`trtvit_dense.deploy.tasks`).
 
 Annotation loading (``LoadAnnotations``) is part of the test pipeline only so the
 evaluator gets ground truth; it is run but not timed. Every backend, PyTorch included,
@@ -24,10 +24,9 @@ from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 
-from ..apis.inference import ANNOTATION_LOADERS, split_transforms
+from ..config import ANNOTATION_LOADERS, split_transforms, task_of
 from ..deploy.backends import Backend
-from ..deploy.config import SCOPE_TASKS, DeployConfig
-from ..deploy.model import attach_predictions, mask_threshold
+from ..deploy.config import DeployConfig
 from ..registry import MODELS
 
 __all__ = ['STAGES', 'StageTimes', 'InferencePipeline']
@@ -60,13 +59,13 @@ class InferencePipeline:
     def __init__(self, cfg: Config, backend: Backend, split: str = 'test',
                  deploy_cfg: DeployConfig | None = None):
         init_default_scope(cfg.default_scope)
-        self.task = SCOPE_TASKS[cfg.default_scope]
+        self.task = task_of(cfg)
         self.backend = backend
         self.deploy_cfg = deploy_cfg
         # starts with LoadImageFromFile (ConfigError otherwise): its time is `decode`
         self.transforms = split_transforms(cfg, split)
         self.data_preprocessor = MODELS.build(cfg.model.data_preprocessor)
-        self.mask_thr_binary = mask_threshold(cfg.model)
+        self.model_cfg = cfg.model
 
     def _pipeline(self, info: dict, times: StageTimes, annotations: bool) -> dict:
         results = dict(info)
@@ -104,8 +103,8 @@ class InferencePipeline:
         outputs = self.backend(x)
         times.model = time.perf_counter() - t0
         t0 = time.perf_counter()
-        samples = attach_predictions(self.task, outputs, batch['data_samples'],
-                                     self.mask_thr_binary)
+        samples = self.task.deploy.attach_predictions(outputs, batch['data_samples'],
+                                                      self.model_cfg)
         times.post = time.perf_counter() - t0
         self.last_input_shape = tuple(x.shape)
         return samples, times

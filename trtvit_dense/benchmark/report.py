@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Sequence
 
+from ..tasks import get_task
 from ..utils.atomic import atomic_path, atomic_write_bytes
 from ..utils.markdown import markdown_table
 
@@ -29,12 +30,12 @@ ROW_KEYS = ('name', 'task', 'config', 'backbone', 'model_file', 'weights', 'back
             'precision',
             'device', 'params_m', 'gmacs', 'profile', 'compute_opt', 'e2e_opt', 'data',
             'accuracy', 'speedup_e2e', 'speedup_compute', 'environment')
-# the accuracy each task's Pareto plot uses
-PRIMARY = {'detection': 'bbox_mAP', 'segmentation': 'mIoU'}
 
 
 def primary_metric(row: dict) -> tuple[str, float | None]:
-    name = PRIMARY[row['task']]
+    """The row task's headline metric (:attr:`trtvit_dense.tasks.Task.primary_metric`)
+    and its value (None when not measured)."""
+    name = get_task(row['task']).primary_metric
     return name, (row.get('accuracy') or {}).get(name)
 
 
@@ -161,7 +162,7 @@ def plot_pareto(rows: Sequence[dict], path: str | Path) -> Path:
     for ax, task in zip(axes[0], tasks):
         pts = [(r, r['e2e_opt']['mean_ms'], primary_metric(r)[1]) for r in rows
                if r['task'] == task and primary_metric(r)[1] is not None]
-        metric = PRIMARY[task]
+        metric = get_task(task).primary_metric
         ax.set_title(f'{task}: {metric} vs end-to-end latency')
         ax.set_xlabel('end-to-end latency at opt shape (ms, batch 1)')
         ax.set_ylabel(f'{metric} (points)')

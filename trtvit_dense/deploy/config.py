@@ -21,12 +21,11 @@ from typing import Any, Sequence
 
 from mmengine.config import Config
 
-__all__ = ['DeployConfig', 'DeployConfigError', 'ShapeError', 'load_deploy_config',
-           'SCOPE_TASKS']
+from ..tasks import TASK_NAMES
 
-TASKS = ('detection', 'segmentation')
-# a model config's default_scope -> the deploy task
-SCOPE_TASKS = {'mmdet': 'detection', 'mmseg': 'segmentation'}
+__all__ = ['DeployConfig', 'DeployConfigError', 'ShapeError', 'load_deploy_config',
+           'format_shape', 'from_dict']
+
 MIN_OPSET = 17  # LayerNormalization is a single ONNX node from opset 17
 DEFAULT_ONNX = dict(opset_version=17, input_name='input', with_logits=False)
 DEFAULT_POST = dict(pre_top_k=3000)
@@ -71,8 +70,8 @@ class DeployConfig:
     path: str | None = None
 
     def __post_init__(self):
-        if self.task not in TASKS:
-            raise DeployConfigError(f'task must be one of {TASKS}, got {self.task!r}')
+        if self.task not in TASK_NAMES:
+            raise DeployConfigError(f'task must be one of {TASK_NAMES}, got {self.task!r}')
         for lo, hi in ((self.min_shape, self.opt_shape), (self.opt_shape, self.max_shape)):
             if any(a > b for a, b in zip(lo, hi)):
                 raise DeployConfigError(
@@ -167,6 +166,12 @@ def from_dict(cfg: dict, path: str | None = None) -> DeployConfig:
 def load_deploy_config(path: str | Path, cfg_options: dict | None = None) -> DeployConfig:
     """Read and validate a deploy config file (``--cfg-options`` style overrides)."""
     path = Path(path)
+    if str(path).startswith('trtvit_dense::'):  # a deploy config shipped with the package
+        from ..config import ConfigError, package_config
+        try:
+            path = Path(package_config(str(path)))
+        except ConfigError as e:
+            raise DeployConfigError(str(e)) from None
     if not path.is_file():
         raise DeployConfigError(f'deploy config not found: {path}')
     cfg = Config.fromfile(str(path))

@@ -1,7 +1,16 @@
-"""The deploy pipeline behind ``tools/deploy.py``: load the model, export end-to-end
-ONNX, check it (``onnx.checker`` and the TensorRT lint), optionally convert to fp16 or
-quantize to int8 (QDQ, calibrated on images) and build a TensorRT engine, verify the
-backend against PyTorch and write a manifest."""
+"""The deploy pipeline behind ``tools/deploy.py``, as a sequence of steps:
+
+1. :func:`prepare`: check the flags, load the model and deploy configs, read the
+   verification and calibration images and the checkpoint (nothing is written before
+   all of them are known to be good);
+2. :func:`export_step`: end-to-end ONNX (``onnx.checker``) and the TensorRT lint;
+3. :func:`convert_precision`: the fp16 conversion or the int8 quantization;
+4. :func:`build_step`: the TensorRT engine;
+5. :func:`verify_step`: the backend against PyTorch at the deploy config's shapes;
+6. :func:`manifest_step`: ``manifest.json`` beside the files.
+
+:func:`deploy` runs them; the folder it fills is a
+:class:`~trtvit_dense.deploy.artifact.DeployedArtifact`."""
 from __future__ import annotations
 
 import dataclasses
@@ -10,25 +19,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
+from ..config import (ConfigError, build_split_dataset, describe_model, load_config,
+                      resolve_config_path, task_of)
 from ..registry import MODELS
-from .backends import ORTBackend, TorchBackend
-from .config import SCOPE_TASKS, DeployConfig, load_deploy_config
-from .export import build_exportable, export_onnx, model_signature
-from .model import MANIFEST_NAME
+from .artifact import DeployedArtifact
+from .backends import BACKENDS, DEVICES, BackendError, check_backend, open_backend
+from .config import DeployConfig, load_deploy_config
+from .onnx.export import build_exportable, export_onnx, model_signature
+from .precision import check_precision, graph_kind
 from .verify import (Tolerances, VerifyRow, load_images, make_inputs, normalization,
                      verify_backend)
 
-__all__ = ['DeployError', 'DeployResult', 'load_model', 'build_split_dataset',
-           'dataset_image_paths', 'calibration_image_paths', 'deploy', 'PROVIDERS',
-           'PRECISIONS', 'CALIBRATION_SPLITS']
+__all__ = ['DeployError', 'DeployRequest', 'DeployInputs', 'DeployResult', 'load_model',
+           'split_dataset', 'dataset_image_paths', 'calibration_image_paths', 'prepare',
+           'export_step', 'convert_precision', 'build_step', 'verify_step', 'manifest_step',
+           'deploy', 'CALIBRATION_SPLITS']
 
-PROVIDERS = {'cpu': ('CPUExecutionProvider',),
-             'cuda': ('CUDAExecutionProvider', 'CPUExecutionProvider')}
-PRECISIONS = ('fp32', 'fp16', 'int8')
 # dataloaders of a model config that --calib-data may name instead of a folder
 CALIBRATION_SPLITS = ('train', 'val', 'test')
 logger = logging.getLogger(__name__)
@@ -47,23 +58,18 @@ class DeployResult:
     lint: list = field(default_factory=list)
     verify: list[VerifyRow] = field(default_factory=list)
     manifest: Path | None = None
+    graph: Path | None = None  # the graph of the requested precision
+    signature: dict | None = None
+    tolerances: Tolerances | None = None
 
     @property
     def passed(self) -> bool:
         return all(r.passed for r in self.verify)
 
 
-def task_of_config(cfg: Config) -> str:
-    scope = cfg.get('default_scope')
-    if scope not in SCOPE_TASKS:
-        raise DeployError(f"config default_scope must be 'mmdet' or 'mmseg', got {scope!r}")
-    return SCOPE_TASKS[scope]
-
-
 def load_model(cfg: Config, checkpoint: str | Path | None) -> torch.nn.Module:
     """Build ``cfg.model`` and load ``checkpoint`` strictly: every weight must fit
     (:class:`~trtvit_dense.utils.checkpoint.CheckpointError` names what does not)."""
-    from ..apis.checks import describe_model
     from ..utils.checkpoint import check_weights, read_checkpoint, state_dict_of
     init_default_scope(cfg.default_scope)
     if checkpoint is not None:
@@ -76,21 +82,18 @@ def load_model(cfg: Config, checkpoint: str | Path | None) -> torch.nn.Module:
     return model.eval()
 
 
-def build_split_dataset(cfg: Config, split: str = 'test'):
-    """The dataset of the config's ``<split>_dataloader``, annotations loaded."""
-    from mmengine.registry import DATASETS
-    init_default_scope(cfg.default_scope)
-    loader = cfg.get(f'{split}_dataloader')
-    if loader is None:
-        raise DeployError(f'the config has no {split}_dataloader')
-    ds_cfg = loader.dataset.copy()
-    ds_cfg['lazy_init'] = False
-    return DATASETS.build(ds_cfg)
+def split_dataset(cfg: Config, split: str = 'test'):
+    """:func:`trtvit_dense.config.build_split_dataset`, a missing dataloader as a
+    :class:`DeployError`."""
+    try:
+        return build_split_dataset(cfg, split)
+    except ConfigError as e:
+        raise DeployError(str(e)) from None
 
 
 def dataset_image_paths(cfg: Config, limit: int = 8) -> list[str]:
     """The first ``limit`` image paths of the config's test dataset."""
-    dataset = build_split_dataset(cfg, 'test')
+    dataset = split_dataset(cfg, 'test')
     paths = [dataset.get_data_info(i)['img_path'] for i in range(min(limit, len(dataset)))]
     if not paths:
         raise DeployError('the test dataset is empty; pass --images for verification')
@@ -101,7 +104,7 @@ def calibration_image_paths(cfg: Config, source: str | Path, num: int) -> list[s
     """``num`` images spread evenly over ``source``: a folder (its image files,
     sorted) or a split name of ``cfg`` (its dataset's images, in dataset order). An
     existing folder wins over a split of the same name."""
-    from .int8 import spread
+    from .quantize.int8 import spread
     from .verify import IMAGE_EXTS, folder_images
     if not isinstance(num, int) or isinstance(num, bool) or num < 1:
         raise DeployError(f'--calib-num must be an integer >= 1, got {num!r}')
@@ -118,7 +121,7 @@ def calibration_image_paths(cfg: Config, source: str | Path, num: int) -> list[s
                           f'({", ".join(CALIBRATION_SPLITS)}); give a folder of images or '
                           'a split of the config')
     try:
-        dataset = build_split_dataset(cfg, str(source))
+        dataset = split_dataset(cfg, str(source))
     except DeployError as e:
         raise DeployError(f'--calib-data {source}: {e}') from None
     except (OSError, ValueError, KeyError) as e:
@@ -132,7 +135,7 @@ def calibration_image_paths(cfg: Config, source: str | Path, num: int) -> list[s
 
 
 def _lint(onnx_path: Path, strict: bool) -> list:
-    from .trt_lint import format_issues, lint_onnx
+    from .onnx.lint import format_issues, lint_onnx
     issues = lint_onnx(onnx_path)
     errors = [i for i in issues if i.severity == 'error']
     if errors and strict:
@@ -143,131 +146,227 @@ def _lint(onnx_path: Path, strict: bool) -> list:
     return issues
 
 
-def deploy(config: str | Path, checkpoint: str | Path | None, deploy_config: str | Path,
-           work_dir: str | Path, backend: str = 'onnxruntime', precision: str = 'fp32',
-           device: str = 'cpu', verify: bool = True, images: Sequence[str] | None = None,
-           cfg_options: dict | None = None, deploy_options: dict | None = None,
-           tolerances: Tolerances | None = None, num_threads: int | None = None,
-           calib_data: str | Path | None = None, calib_num: int | None = None
-           ) -> DeployResult:
-    """Export ``config`` + ``checkpoint`` for ``deploy_config`` into ``work_dir``.
+@dataclass
+class DeployRequest:
+    """What ``tools/deploy.py`` asks for (see :func:`deploy` for the fields)."""
+    config: str | Path
+    checkpoint: str | Path | None
+    deploy_config: str | Path
+    work_dir: str | Path
+    backend: str = 'onnxruntime'
+    precision: str = 'fp32'
+    device: str = 'cpu'
+    verify: bool = True
+    images: Sequence[str] | None = None
+    cfg_options: dict | None = None
+    deploy_options: dict | None = None
+    tolerances: Tolerances | None = None
+    num_threads: int | None = None
+    calib_data: str | Path | None = None
+    calib_num: int | None = None
 
-    ``precision='int8'`` quantizes the export (``end2end_int8.onnx``, see
-    :mod:`~trtvit_dense.deploy.int8`) after calibrating it on ``calib_num`` (default
-    :data:`~trtvit_dense.deploy.int8.DEFAULT_CALIB_NUM`) images of ``calib_data`` (a
-    folder or a split name of the config, see :func:`calibration_image_paths`), and
-    verifies it with :data:`~trtvit_dense.deploy.int8.INT8_TOLERANCES` unless
-    ``tolerances`` are given (fp32/fp16: :class:`Tolerances`' defaults)."""
-    from .manifest import environment_versions, file_sha256, write_manifest
-    if backend not in ('onnxruntime', 'tensorrt'):
-        raise DeployError(f'--backend must be onnxruntime or tensorrt, got {backend!r}')
-    if precision not in PRECISIONS:
-        raise DeployError(f'--precision must be one of {", ".join(PRECISIONS)}, got '
-                          f'{precision!r}')
-    if precision == 'int8' and calib_data is None:
+
+@dataclass
+class DeployInputs:
+    """Everything :func:`prepare` read and checked, before anything is written."""
+    request: DeployRequest
+    cfg: Config
+    dcfg: DeployConfig
+    task: str
+    model: torch.nn.Module
+    pictures: list[np.ndarray] | None
+    calibration: list[np.ndarray] | None
+    calib_paths: list[str]
+    artifact: DeployedArtifact
+    exportable: torch.nn.Module | None = None  # the export wrapper (export_step)
+    runner: object = None  # the deployed file opened on its backend (build_step)
+
+
+def _check_flags(req: DeployRequest) -> None:
+    deployable = [name for name, entry in BACKENDS.items() if entry.deployed]
+    if req.backend not in deployable:
+        raise DeployError(f'--backend must be {" or ".join(deployable)}, got {req.backend!r}')
+    try:
+        check_precision(req.precision, '--precision')
+    except ValueError as e:
+        raise DeployError(str(e)) from None
+    if req.precision == 'int8' and req.calib_data is None:
         raise DeployError('--precision int8 needs --calib-data: a folder of images or a '
                           f'split of the config ({", ".join(CALIBRATION_SPLITS)}) to '
                           'calibrate the quantization on')
-    if precision != 'int8' and (calib_data is not None or calib_num is not None):
+    if req.precision != 'int8' and (req.calib_data is not None or req.calib_num is not None):
         raise DeployError('--calib-data and --calib-num apply to --precision int8 only')
-    if device not in PROVIDERS:
-        raise DeployError(f'--device must be cpu or cuda, got {device!r}')
-    if backend == 'tensorrt' and device != 'cuda':
-        raise DeployError('the tensorrt backend runs on a CUDA GPU: pass --device cuda')
-    from ..apis.runner import load_config
-    config = Path(config)
-    cfg = load_config(str(config), cfg_options)
-    dcfg: DeployConfig = load_deploy_config(deploy_config, deploy_options)
-    task = task_of_config(cfg)
+    if req.device not in DEVICES:
+        raise DeployError(f'--device must be {" or ".join(DEVICES)}, got {req.device!r}')
+    if req.device not in BACKENDS[req.backend].devices:
+        entry = BACKENDS[req.backend]
+        raise DeployError(f'the {req.backend} backend runs on {DEVICES[entry.devices[0]]}: '
+                          f'pass --device {entry.devices[0]}')
+
+
+def prepare(req: DeployRequest) -> DeployInputs:
+    """Step 1: check the flags and read every input; a bad one stops here, before the
+    work dir is touched."""
+    _check_flags(req)
+    req.config = config = Path(resolve_config_path(req.config))
+    cfg = load_config(str(config), req.cfg_options)
+    dcfg: DeployConfig = load_deploy_config(req.deploy_config, req.deploy_options)
+    task = task_of(cfg).name
     if dcfg.task != task:
-        raise DeployError(f'deploy config {deploy_config} is for {dcfg.task}, but '
+        raise DeployError(f'deploy config {req.deploy_config} is for {dcfg.task}, but '
                           f'{config} is a {task} config')
-    if backend == 'tensorrt':
-        from .tensorrt import import_tensorrt
-        import_tensorrt()  # fail before minutes of export when TensorRT is missing
-    calibration = None
-    if precision == 'int8':  # read the calibration images before anything is written
-        from .int8 import DEFAULT_CALIB_NUM
-        calib_num = DEFAULT_CALIB_NUM if calib_num is None else calib_num
-        calib_paths = calibration_image_paths(cfg, calib_data, calib_num)
+    try:  # fail before minutes of export when the runtime (TensorRT) is missing
+        check_backend(req.backend, req.device)
+    except BackendError as e:
+        raise DeployError(str(e)) from None
+    calibration, calib_paths = None, []
+    if req.precision == 'int8':  # read the calibration images before anything is written
+        from .quantize.int8 import DEFAULT_CALIB_NUM
+        req.calib_num = DEFAULT_CALIB_NUM if req.calib_num is None else req.calib_num
+        calib_paths = calibration_image_paths(cfg, req.calib_data, req.calib_num)
         try:
             calibration = load_images(calib_paths)
         except (ValueError, FileNotFoundError) as e:
-            raise DeployError(f'--calib-data {calib_data}: {e}') from None
-    pics = None
-    if verify:  # read the images before anything is written: a bad one stops here
+            raise DeployError(f'--calib-data {req.calib_data}: {e}') from None
+    pictures = None
+    if req.verify:  # read the images before anything is written: a bad one stops here
         try:
-            pics = load_images(images) if images else load_images(dataset_image_paths(cfg))
+            pictures = load_images(req.images) if req.images else load_images(
+                dataset_image_paths(cfg))
         except ValueError as e:
             raise DeployError(f'{e}; verification needs readable images (--images)'
                               ) from None
-    model = load_model(cfg, checkpoint)
-    work_dir = Path(work_dir)
-    work_dir.mkdir(parents=True, exist_ok=True)
+    model = load_model(cfg, req.checkpoint)
+    return DeployInputs(request=req, cfg=cfg, dcfg=dcfg, task=task, model=model,
+                        pictures=pictures, calibration=calibration, calib_paths=calib_paths,
+                        artifact=DeployedArtifact(req.work_dir))
 
-    exportable = build_exportable(model, dcfg)
-    signature = model_signature(cfg.model, task)
-    result = DeployResult(task=task, onnx=work_dir / 'end2end.onnx')
-    result.export = export_onnx(exportable, dcfg, result.onnx, signature=signature)
+
+def export_step(inputs: DeployInputs) -> DeployResult:
+    """Step 2: the export wrapper traced into ``end2end.onnx``, linted for TensorRT
+    (errors stop a TensorRT deploy, warnings are logged)."""
+    inputs.artifact.folder.mkdir(parents=True, exist_ok=True)
+    exportable = build_exportable(inputs.model, inputs.dcfg)
+    inputs.exportable = exportable
+    signature = model_signature(inputs.cfg.model, inputs.task)
+    result = DeployResult(task=inputs.task, onnx=inputs.artifact.graph('fp32'))
+    result.export = export_onnx(exportable, inputs.dcfg, result.onnx, signature=signature)
+    result.signature = signature
     result.files['onnx'] = result.onnx
-    result.lint = _lint(result.onnx, strict=backend == 'tensorrt')
-    graph = result.onnx
-    if precision == 'fp16':
-        from .fp16 import convert_to_fp16
-        graph = work_dir / 'end2end_fp16.onnx'
+    result.lint = _lint(result.onnx, strict=inputs.request.backend == 'tensorrt')
+    result.graph = result.onnx
+    return result
+
+
+def convert_precision(inputs: DeployInputs, result: DeployResult) -> None:
+    """Step 3: the graph of the requested precision beside the fp32 one (fp16
+    conversion, int8 QDQ quantization for the target backend)."""
+    req = inputs.request
+    if req.precision == 'fp32':
+        return
+    graph = inputs.artifact.graph(req.precision)
+    if req.precision == 'fp16':
+        from .quantize.fp16 import convert_to_fp16
         result.export['fp16'] = convert_to_fp16(result.onnx, graph)
-        result.files['onnx_fp16'] = graph
-    elif precision == 'int8':
-        from .int8 import CalibrationImages, quantize_int8
-        graph = work_dir / 'end2end_int8.onnx'
-        reader = CalibrationImages(calibration, dcfg.opt_shape[2:], *normalization(cfg),
-                                   input_name=dcfg.input_name)
+    else:
+        from .quantize.int8 import CalibrationImages, quantize_int8
+        dcfg = inputs.dcfg
+        reader = CalibrationImages(inputs.calibration, dcfg.opt_shape[2:],
+                                   *normalization(inputs.cfg), input_name=dcfg.input_name)
         try:
             result.export['int8'] = quantize_int8(
                 result.onnx, graph, reader,
-                target='tensorrt' if backend == 'tensorrt' else 'onnxruntime')
+                target='tensorrt' if req.backend == 'tensorrt' else 'onnxruntime')
         except ValueError as e:
             raise DeployError(str(e)) from e
         result.export['int8']['calibration'] = dict(
-            source=str(calib_data), images=len(calib_paths),
-            shape=[1, 3, *dcfg.opt_shape[2:]], files=[str(p) for p in calib_paths])
-        result.files['onnx_int8'] = graph
-        if backend == 'tensorrt':  # the onnxruntime graph's uint8 scheme is not for it
+            source=str(req.calib_data), images=len(inputs.calib_paths),
+            shape=[1, 3, *dcfg.opt_shape[2:]], files=[str(p) for p in inputs.calib_paths])
+        if req.backend == 'tensorrt':  # the onnxruntime graph's uint8 scheme is not for it
             result.lint += _lint(graph, strict=True)
+    result.files[graph_kind(req.precision)] = graph
+    result.graph = graph
 
-    if backend == 'tensorrt':
-        from .tensorrt import TensorRTBackend, build_engine
-        engine = work_dir / 'end2end.engine'
-        result.export['tensorrt'] = build_engine(graph, engine, dcfg, precision=precision,
-                                                 timing_cache=work_dir / 'timing.cache')
-        result.files['engine'] = engine
-        runner = None
-    else:
-        runner = ORTBackend(graph, providers=PROVIDERS[device], num_threads=num_threads)
 
-    if verify:
-        shapes = dcfg.verify_shapes or [dcfg.opt_shape]
-        batches = [make_inputs(pics, s, *normalization(cfg), offset=i)
-                   for i, s in enumerate(shapes)]
-        if runner is None:
-            runner = TensorRTBackend(result.files['engine'])
-        if tolerances is None:
-            from .int8 import INT8_TOLERANCES
-            tolerances = INT8_TOLERANCES if precision == 'int8' else Tolerances()
-        result.verify = verify_backend(task, TorchBackend(exportable), runner, batches,
-                                       tolerances)
+def build_step(inputs: DeployInputs, result: DeployResult) -> None:
+    """Step 4: the TensorRT engine of the graph; for ONNX Runtime, the session that
+    runs it (which loads, so checks, the graph whether or not it is verified)."""
+    req = inputs.request
+    if req.backend != 'tensorrt':
+        inputs.runner = open_backend(req.backend, result.graph, device=req.device,
+                                     threads=req.num_threads)
+        return
+    from .backends.tensorrt import build_engine
+    engine = inputs.artifact.engine
+    result.export['tensorrt'] = build_engine(result.graph, engine, inputs.dcfg,
+                                             precision=inputs.request.precision,
+                                             timing_cache=inputs.artifact.timing_cache)
+    result.files['engine'] = engine
 
+
+def verify_step(inputs: DeployInputs, result: DeployResult) -> None:
+    """Step 5: the deployed file on its backend against the PyTorch export wrapper, on
+    real images at every verification shape (int8 with its own tolerances)."""
+    req = inputs.request
+    if not req.verify:
+        return
+    dcfg = inputs.dcfg
+    shapes = dcfg.verify_shapes or [dcfg.opt_shape]
+    batches = [make_inputs(inputs.pictures, s, *normalization(inputs.cfg), offset=i)
+               for i, s in enumerate(shapes)]
+    runner = inputs.runner or open_backend(req.backend, result.files['engine'],
+                                           device=req.device)
+    tolerances = req.tolerances
+    if tolerances is None:
+        from .quantize.int8 import INT8_TOLERANCES
+        tolerances = INT8_TOLERANCES if req.precision == 'int8' else Tolerances()
+    result.tolerances = tolerances
+    result.verify = verify_backend(inputs.task, open_backend('pytorch', inputs.exportable),
+                                   runner, batches, tolerances)
+
+
+def manifest_step(inputs: DeployInputs, result: DeployResult) -> None:
+    """Step 6: ``manifest.json``: inputs with their hashes, the deploy config, the
+    signature, what each step did, the files and the environment."""
+    from .manifest import environment_versions, file_sha256, write_manifest
+    req = inputs.request
+    checkpoint = req.checkpoint
     manifest = dict(
-        task=task, backend=backend, precision=precision, device=device,
-        config=dict(path=str(config), sha256=file_sha256(config)),
+        task=inputs.task, backend=req.backend, precision=req.precision, device=req.device,
+        config=dict(path=str(req.config), sha256=file_sha256(req.config)),
         checkpoint=(dict(path=str(checkpoint), sha256=file_sha256(checkpoint))
                     if checkpoint else None),
-        deploy_config=dcfg.to_dict(), signature=signature, export=result.export,
+        deploy_config=inputs.dcfg.to_dict(), signature=result.signature,
+        export=result.export,
         files={k: dict(path=v.name, sha256=file_sha256(v)) for k, v in result.files.items()},
         lint=[str(i) for i in result.lint],
         verify=[r.to_dict() for r in result.verify], verified=bool(result.verify),
-        verify_tolerances=dataclasses.asdict(tolerances) if result.verify else None,
+        verify_tolerances=dataclasses.asdict(result.tolerances) if result.verify else None,
         verify_passed=result.passed if result.verify else None,
         environment=environment_versions())
-    result.manifest = write_manifest(work_dir / MANIFEST_NAME, **manifest)
+    result.manifest = write_manifest(inputs.artifact.manifest_path, **manifest)
+
+
+def deploy(config: str | Path, checkpoint: str | Path | None, deploy_config: str | Path,
+           work_dir: str | Path, **options) -> DeployResult:
+    """Export ``config`` + ``checkpoint`` for ``deploy_config`` into ``work_dir``.
+
+    ``options`` are the other :class:`DeployRequest` fields: ``backend``
+    ('onnxruntime' or 'tensorrt'), ``precision`` ('fp32', 'fp16', 'int8'), ``device``,
+    ``verify``, ``images`` (verification images; default the test split's first 8),
+    ``cfg_options``/``deploy_options`` (overrides), ``tolerances``, ``num_threads``,
+    ``calib_data``/``calib_num``. ``precision='int8'`` quantizes the export
+    (``end2end_int8.onnx``, see :mod:`~trtvit_dense.deploy.quantize.int8`) after
+    calibrating it on ``calib_num`` (default
+    :data:`~trtvit_dense.deploy.quantize.int8.DEFAULT_CALIB_NUM`) images of
+    ``calib_data`` (a folder or a split name of the config, see
+    :func:`calibration_image_paths`), and verifies it with
+    :data:`~trtvit_dense.deploy.quantize.int8.INT8_TOLERANCES` unless ``tolerances``
+    are given (fp32/fp16: :class:`Tolerances`' defaults)."""
+    inputs = prepare(DeployRequest(config, checkpoint, deploy_config, work_dir, **options))
+    result = export_step(inputs)
+    convert_precision(inputs, result)
+    build_step(inputs, result)
+    verify_step(inputs, result)
+    manifest_step(inputs, result)
     return result

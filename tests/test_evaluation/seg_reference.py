@@ -1,4 +1,4 @@
-"""Semantic segmentation evaluation through mmseg's ``IoUMetric``, the evaluator our
+"""Test support: semantic segmentation evaluation through mmseg's ``IoUMetric``, the evaluator our
 segmentation configs use, on plain label maps."""
 import numpy as np
 import torch

@@ -5,12 +5,9 @@ fails in a data-loader worker after hours of training) or obscurely (a neck whos
 ``in_channels`` do not match the backbone fails inside a conv). Each check here raises
 :class:`ConfigError` naming the config key or file and how to fix it.
 """
-import difflib
-import inspect
 import json
 import os
 import os.path as osp
-import re
 from typing import Dict, Iterable, List, Optional
 
 import torch
@@ -18,110 +15,10 @@ from mmengine.config import Config, ConfigDict
 from mmengine.registry import DefaultScope
 from PIL import Image
 
-__all__ = ['ConfigError', 'check_config', 'check_channels', 'check_dataset',
-           'backbone_out_channels', 'check_config_file', 'check_model',
-           'model_weight_shapes', 'describe_model']
+from .config import ConfigError, _describe_backbone, _models_registry, dataset_leaves
 
-# Wrappers whose real dataset sits in `dataset` (or `datasets`).
-_WRAPPERS = ('RepeatDataset', 'ClassBalancedDataset', 'MultiImageMixDataset')
-
-
-class ConfigError(ValueError):
-    """A config, its data or a command-line input that cannot work, with the fix."""
-
-
-def _models_registry(scope: str):
-    if scope == 'mmdet':
-        from mmdet.registry import MODELS
-    else:
-        from mmseg.registry import MODELS
-    return MODELS
-
-
-# mmengine's build_from_cfg prefixes each nesting level: "class `X` in pkg/x.py: ..."
-_BUILD_PREFIX = re.compile(r'class `(\w+)` in [^:]+: ')
-_UNEXPECTED = re.compile(r"(\w+)\.__init__\(\) got an unexpected keyword argument '(\w+)'")
-
-
-def _key_path(node, cls: str, key: str, path: str = 'model') -> Optional[str]:
-    """The dotted config path of ``key`` in the dict of ``type`` ``cls`` under ``node``."""
-    if isinstance(node, dict):
-        if key in node and str(node.get('type', '')).split('.')[-1] == cls:
-            return f'{path}.{key}'
-        items = node.items()
-    elif isinstance(node, (list, tuple)):
-        items = ((f'{i}', v) for i, v in enumerate(node))
-        return next((p for i, v in items
-                     if (p := _key_path(v, cls, key, f'{path}[{i}]'))), None)
-    else:
-        return None
-    return next((p for k, v in items if (p := _key_path(v, cls, key, f'{path}.{k}'))), None)
-
-
-def _model_build_error(cfg: Config, error: Exception) -> str:
-    """One line for a model that does not build: the config key, the class and a fix."""
-    message = error.args[0] if isinstance(error, KeyError) and error.args else error
-    text = ' '.join(str(message).split()) or type(error).__name__
-    classes = _BUILD_PREFIX.findall(text)
-    text = _BUILD_PREFIX.sub('', text)
-    source = f' in {cfg.filename}' if cfg.filename else ''
-    found = _UNEXPECTED.search(text)
-    if found:
-        cls, key = found.groups()
-        where = _key_path(cfg.model.to_dict(), cls, key) or key
-        hint = ''
-        try:
-            registry = _models_registry(cfg.get('default_scope', 'mmdet'))
-            params = list(inspect.signature(registry.get(cls)).parameters)
-            close = difflib.get_close_matches(key, params, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ''
-        except (TypeError, ValueError):  # no signature to read
-            pass
-        return f'{where}{source} is not an argument of {cls}{hint}; fix the key'
-    owner = f'{classes[-1]}: ' if classes else ''
-    return f'the model{source} does not build: {owner}{text}'
-
-
-def _build_on_meta(cfg: Config, model_cfg: Dict):
-    scope = cfg.get('default_scope', 'mmdet')
-    model_cfg = model_cfg.copy()
-    model_cfg.pop('init_cfg', None)
-    with DefaultScope.overwrite_default_scope(scope), torch.device('meta'):
-        try:
-            return _models_registry(scope).build(model_cfg)
-        except Exception as e:  # noqa: BLE001 - any constructor error is a config error
-            raise ConfigError(_model_build_error(cfg, e)) from None
-
-
-def check_config_file(path: str) -> None:
-    """A config path must name a file."""
-    if not osp.isfile(path):
-        raise ConfigError(f'config file {path!r} does not exist; pass the path of a '
-                          'config, e.g. configs/mask_rcnn/mask-rcnn_trtvit-a_fpn_1x_coco.py')
-
-
-def _describe_backbone(cfg: Config) -> str:
-    backbone = cfg.model.get('backbone') or {}
-    arch = backbone.get('arch', backbone.get('depth', ''))
-    return f"{backbone.get('type')}({arch!r})"
-
-
-def describe_model(cfg: Config) -> str:
-    """``"RetinaNet with TRTViT('a')"``: the model and backbone a config builds."""
-    return f"{cfg.model.get('type')} with {_describe_backbone(cfg)}"
-
-
-def check_model(cfg: Config) -> None:
-    """The config's model builds (on the meta device: no weights are allocated);
-    a typo'd argument or a wrong arch name is named with its config key."""
-    _build_on_meta(cfg, cfg.model)
-
-
-def model_weight_shapes(cfg: Config, part: Optional[str] = None) -> Dict[str, tuple]:
-    """Shapes of the state dict of the config's model (or of ``model.<part>``, e.g.
-    ``'backbone'``), from a build on the meta device."""
-    model = _build_on_meta(cfg, cfg.model if part is None else cfg.model[part])
-    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+__all__ = ['check_config', 'check_channels', 'check_dataset', 'backbone_out_channels',
+           'load_coco_json']
 
 
 def backbone_out_channels(cfg: Config) -> List[int]:
@@ -167,18 +64,6 @@ def check_channels(cfg: Config) -> None:
                 f'model.{key}.in_channels={given} does not match the outputs of '
                 f'{backbone} at in_index={index}: {expected}; set '
                 f'model.{key}.in_channels={expected}')
-
-
-def dataset_leaves(dataset: Dict) -> Iterable[Dict]:
-    """The dataset configs inside wrappers (``RepeatDataset``, ``ClassBalancedDataset``,
-    ``MultiImageMixDataset``: ``dataset``; ``ConcatDataset``: each of ``datasets``)."""
-    if dataset.get('type') in _WRAPPERS:
-        yield from dataset_leaves(dataset.dataset)
-    elif dataset.get('type') == 'ConcatDataset':
-        for d in dataset.datasets:
-            yield from dataset_leaves(d)
-    else:
-        yield dataset
 
 
 def _join(root: Optional[str], path: str) -> str:

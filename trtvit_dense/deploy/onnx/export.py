@@ -19,8 +19,9 @@ import torch
 from mmengine.config import Config
 from torch import nn
 
-from ..utils.atomic import atomic_path
-from .config import DeployConfig
+from ...tasks import get_task
+from ...utils.atomic import atomic_path
+from ..config import DeployConfig
 
 __all__ = ['build_exportable', 'export_onnx', 'model_signature', 'read_signature',
            'check_signature', 'SignatureMismatch', 'METADATA_KEY', 'DEPLOY_METADATA_KEY']
@@ -38,10 +39,7 @@ def model_signature(model_cfg: dict | Config, task: str) -> dict:
     segmentor type, backbone, number of classes and input normalisation."""
     m = model_cfg.to_dict() if isinstance(model_cfg, Config) else copy.deepcopy(model_cfg)
     backbone = m.get('backbone', {})
-    if task == 'detection':
-        head = m.get('bbox_head') or m.get('roi_head', {}).get('bbox_head', {})
-    else:
-        head = m.get('decode_head', {})
+    head = get_task(task).deploy.head_config(m)
     pre = m.get('data_preprocessor', {})
     return dict(task=task, model_type=m.get('type'),
                 backbone=dict(type=backbone.get('type'),
@@ -74,16 +72,9 @@ def build_exportable(model: nn.Module, deploy_cfg: DeployConfig) -> nn.Module:
     """Wrap a built model (weights loaded) for export. The wrapper holds its own copy of
     the model, whose TRT-ViT blocks are then switched to deploy form (BN folded into
     convs); the caller's model is left as it was."""
-    from ..models.backbones.trt_vit import switch_to_deploy
-    if deploy_cfg.task == 'detection':
-        from .rewrite.detection import ExportableDetector
-        wrapper = ExportableDetector(
-            model, pre_top_k=deploy_cfg.post_processing['pre_top_k'])
-    else:
-        from .rewrite.segmentation import ExportableSegmentor
-        wrapper = ExportableSegmentor(model, with_logits=bool(
-            deploy_cfg.onnx_config.get('with_logits', False)))
-    return switch_to_deploy(wrapper)
+    from ...models.backbones.trt_vit import switch_to_deploy
+    return switch_to_deploy(get_task(deploy_cfg.task).deploy.build_exportable(model,
+                                                                              deploy_cfg))
 
 
 def export_onnx(module: nn.Module, deploy_cfg: DeployConfig, onnx_path: str | Path,

@@ -1,4 +1,4 @@
-"""COCO box/mask evaluation through mmdet's ``CocoMetric``, the evaluator our detection
+"""Test support: COCO box/mask evaluation through mmdet's ``CocoMetric``, the evaluator our detection
 configs use, plus converters that turn ground truth or official COCO results files into
 the predictions it consumes.
 

@@ -46,21 +46,17 @@ What stays float, and why:
 
 GroupNorm (exported as InstanceNormalization, in the toy configs' necks and heads) is
 not in :data:`FLOAT_OPS`: it computes in float but reads the int8 output of the conv
-before it, as in int8 CNN deployments. Keeping its input float as well made 60 of
-the toy RetinaNet's 98 convs float on ONNX Runtime (each conv of the GN heads and
-necks) for no measured accuracy gain (bbox mAP 55.3 with float GN inputs, 55.1
-without, fp32 55.8; 50 toy validation images); pass ``float_ops`` to change that.
+before it, as in int8 CNN deployments; pass ``float_ops`` to change that
+(``docs/quantization.md`` has the measurement behind this choice).
 
 Two targets, one difference: the activation scheme.
 
 * ``'tensorrt'``: int8 *symmetric* activations (zero point 0: TensorRT's only
   quantization scheme) and float biases (TensorRT's DequantizeLinear takes no INT32).
 * ``'onnxruntime'``: *uint8 asymmetric* activations with int8 symmetric weights, ONNX
-  Runtime's recommended x86 scheme (U8S8, the VNNI kernels). Measured on this CPU
-  with ORT's quantizer alone on the toy UPerNet at 160x160: its optimiser fuses all 53
-  convs into QLinearConv with it, but only 29 with int8 symmetric activations (the
-  others stay float convs behind DQ nodes), and the graph ran 2.3-2.9x faster than
-  fp32 instead of 1.1-1.2x. Biases are int32 (ORT's QLinearConv takes them).
+  Runtime's recommended x86 scheme (U8S8, the VNNI kernels), with which its optimiser
+  fuses every conv into QLinearConv (``docs/quantization.md``). Biases are int32
+  (ORT's QLinearConv takes them).
 
 Calibration (:class:`CalibrationImages`): each image goes through the verification
 preprocessing (:func:`~trtvit_dense.deploy.verify.make_inputs`: resized to the deploy
@@ -83,10 +79,10 @@ import numpy as np
 import onnx
 from onnx import TensorProto
 
-from ..utils.atomic import atomic_path
+from ...utils.atomic import atomic_path
 from .fp16 import load_onnx
-from .onnx_graph import name_nodes, remove_unread
-from .verify import Tolerances, make_inputs
+from ..onnx.graph import name_nodes, remove_unread
+from ..verify import Tolerances, make_inputs
 
 __all__ = ['QUANTIZED_OPS', 'FLOAT_OPS', 'TARGETS', 'CALIBRATION_METHODS',
            'DEFAULT_CALIB_NUM', 'INT8_TOLERANCES', 'CalibrationImages', 'spread',

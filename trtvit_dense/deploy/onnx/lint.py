@@ -98,7 +98,7 @@ def load_ops_table(path: str | os.PathLike | None = None) -> dict[str, Any]:
         text = Path(path).read_text(encoding='utf-8')
     else:
         # importlib.resources rather than __file__, so a zipped install works too
-        text = (resources.files('trtvit_dense.deploy') / 'data' / OPS_TABLE_FILE).read_text(
+        text = (resources.files('trtvit_dense.deploy.onnx') / 'data' / OPS_TABLE_FILE).read_text(
             encoding='utf-8')
     return json.loads(text)
 
