@@ -1,14 +1,9 @@
 # Mask R-CNN TRT-ViT-A on the toy COCO data (tools/make_toy_data.py), the config the demo
 # (`make demo`) trains: the real config with small images, 5 classes, narrower necks and
 # heads and a short from-scratch CPU schedule (~4 min per model on 2 cores).
-_base_ = '../mask_rcnn/mask-rcnn_trtvit-a_fpn_1x_coco.py'
+_base_ = ['../mask_rcnn/mask-rcnn_trtvit-a_fpn_1x_coco.py', '../_base_/datasets/toy_coco.py']
 
-data_root = 'data/toy_coco/'
-# == trtvit_dense.datasets.TOY_COCO_CLASSES (a test checks it)
-metainfo = dict(classes=('circle', 'rectangle', 'triangle', 'star', 'ring'))
-# Toy images are 128-192 px; the long side resized to 160 px keeps objects (18-50% of
-# the short side) near or above the smallest anchor (32 px).
-img_scale = (160, 160)
+# data root, classes, image scale and pipelines: _base_/datasets/toy_coco.py
 
 # Nothing is pretrained, so the settings follow mmdet's from-scratch configs: GroupNorm
 # in the neck and mask head (without it the heads learn several times slower), and a
@@ -37,41 +32,10 @@ model = dict(
     # every kept box, and 100 of them made up most of a test image's time.
     test_cfg=dict(rpn=dict(nms_pre=500, max_per_img=300), rcnn=dict(max_per_img=20)))
 
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(type='Resize', scale=img_scale, keep_ratio=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackDetInputs'),
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=img_scale, keep_ratio=True),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(type='PackDetInputs',
-         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
-]
-train_dataloader = dict(
-    batch_size=4,
-    num_workers=1,  # 2 CPU cores: one loads data while the other trains
-    persistent_workers=True,
-    dataset=dict(
-        data_root=data_root,
-        metainfo=metainfo,
-        ann_file='annotations/instances_train.json',
-        data_prefix=dict(img='train/'),
-        pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=1,
-    num_workers=1,
-    dataset=dict(
-        data_root=data_root,
-        metainfo=metainfo,
-        ann_file='annotations/instances_val.json',
-        data_prefix=dict(img='val/'),
-        pipeline=test_pipeline))
+train_dataloader = {{_base_.toy_coco_instance_train_dataloader}}
+val_dataloader = {{_base_.toy_coco_instance_val_dataloader}}
 test_dataloader = val_dataloader
-val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
+val_evaluator = {{_base_.toy_coco_evaluator}}
 test_evaluator = val_evaluator
 
 # Short schedule: 6 epochs of the 180 non-empty images at batch 4 = 270 iterations,

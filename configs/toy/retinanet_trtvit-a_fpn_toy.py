@@ -1,11 +1,8 @@
 # RetinaNet TRT-ViT-A on the toy COCO data: the real config with the toy settings of the
 # Mask R-CNN toy config (same images, scale, widths, schedule), boxes only.
-_base_ = '../retinanet/retinanet_trtvit-a_fpn_1x_coco.py'
+_base_ = ['../retinanet/retinanet_trtvit-a_fpn_1x_coco.py', '../_base_/datasets/toy_coco.py']
 
-data_root = 'data/toy_coco/'
-# == trtvit_dense.datasets.TOY_COCO_CLASSES (a test checks it)
-metainfo = dict(classes=('circle', 'rectangle', 'triangle', 'star', 'ring'))
-img_scale = (160, 160)  # see mask-rcnn_trtvit-a_fpn_toy.py
+# data root, classes, image scale and pipelines: _base_/datasets/toy_coco.py
 
 # From scratch, RetinaNet's classification loss barely moved in 270 iterations without
 # GroupNorm in the neck and head (toy bbox mAP 0.001); with it, and a GIoU box loss as in
@@ -20,41 +17,10 @@ model = dict(
         loss_bbox=dict(_delete_=True, type='GIoULoss', loss_weight=2.0)),
     test_cfg=dict(max_per_img=20))  # toy images hold <= 5 objects (as Mask R-CNN's)
 
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='Resize', scale=img_scale, keep_ratio=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackDetInputs'),
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=img_scale, keep_ratio=True),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='PackDetInputs',
-         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
-]
-train_dataloader = dict(
-    batch_size=4,
-    num_workers=1,  # 2 CPU cores: one loads data while the other trains
-    persistent_workers=True,
-    dataset=dict(
-        data_root=data_root,
-        metainfo=metainfo,
-        ann_file='annotations/instances_train.json',
-        data_prefix=dict(img='train/'),
-        pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=1,
-    num_workers=1,
-    dataset=dict(
-        data_root=data_root,
-        metainfo=metainfo,
-        ann_file='annotations/instances_val.json',
-        data_prefix=dict(img='val/'),
-        pipeline=test_pipeline))
+train_dataloader = {{_base_.toy_coco_train_dataloader}}
+val_dataloader = {{_base_.toy_coco_val_dataloader}}
 test_dataloader = val_dataloader
-val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
+val_evaluator = {{_base_.toy_coco_evaluator}}
 test_evaluator = val_evaluator
 
 # 5 epochs = 225 iterations, lr x0.1 for the last (bbox mAP 0.54 on its own; a 2x higher

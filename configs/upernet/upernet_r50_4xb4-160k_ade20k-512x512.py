@@ -1,16 +1,6 @@
 # ResNet-50 baseline: the TRT-ViT-A UPerNet config with only the backbone swapped to
 # mmseg's ResNetV1c-50 (ImageNet weights via tools/train.py --backbone-weights PATH).
-_base_ = './upernet_trtvit-a_4xb4-160k_ade20k-512x512.py'
+_base_ = ['./upernet_trtvit-a_4xb4-160k_ade20k-512x512.py', '../_base_/models/resnet50.py']
 
-model = dict(
-    backbone=dict(
-        _delete_=True,
-        type='ResNetV1c',
-        depth=50,
-        out_indices=(0, 1, 2, 3),
-        norm_cfg=dict(type='BN', requires_grad=True),
-        norm_eval=False,
-        style='pytorch',
-        contract_dilation=True,
-        init_cfg=None),
-    decode_head=dict(in_channels=[256, 512, 1024, 2048]))
+model = dict(backbone={{_base_.resnet50_v1c_backbone}},
+             decode_head=dict(in_channels={{_base_.resnet50_channels}}))

@@ -1,6 +1,7 @@
 # UPerNet with a TRT-ViT-A backbone on ADE20K, 512x512 crops, 160k iterations with
 # 4 GPUs x 4 images. The full segmentation config; variants and R50 are deltas.
-_base_ = 'mmseg::upernet/upernet_r50_4xb4-160k_ade20k-512x512.py'
+_base_ = ['mmseg::upernet/upernet_r50_4xb4-160k_ade20k-512x512.py',
+          '../_base_/models/trtvit_a.py']
 
 custom_imports = dict(imports=['trtvit_dense'], allow_failed_imports=False)
 
@@ -9,19 +10,9 @@ custom_imports = dict(imports=['trtvit_dense'], allow_failed_imports=False)
 norm_cfg = dict(type='BN', requires_grad=True)
 model = dict(
     pretrained=None,  # mmseg's base points at open-mmlab://resnet50_v1c
-    backbone=dict(
-        _delete_=True,
-        type='TRTViT',
-        arch='a',
-        out_indices=(0, 1, 2, 3),
-        frozen_stages=-1,
-        norm_eval=False,
-        with_cp=False,
-        drop_path_rate=0.1,
-        norm_cfg=norm_cfg,
-        init_cfg=None),  # weights: tools/train.py --backbone-weights PATH
-    # Must equal TRTViT('a').out_channels; the auxiliary FCN head reads level 2.
-    decode_head=dict(in_channels=[256, 512, 1024, 1536], norm_cfg=norm_cfg),
+    backbone={{_base_.trtvit_a_backbone}},  # see _base_/models/trtvit_a.py
+    # the auxiliary FCN head reads level 2
+    decode_head=dict(in_channels={{_base_.trtvit_a_channels}}, norm_cfg=norm_cfg),
     auxiliary_head=dict(in_channels=1024, norm_cfg=norm_cfg))
 
 # AdamW as mmseg's Swin/UPerNet recipe (lr 6e-5 for batch 16), weight decay 0.05
