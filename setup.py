@@ -22,8 +22,11 @@ setup(
     long_description_content_type='text/markdown',
     python_requires='>=3.11,<3.12',
     packages=find_packages(include=['trtvit_dense', 'trtvit_dense.*']),
-    # the TensorRT operator table read by trtvit_dense.deploy.trt_lint
-    package_data={'trtvit_dense.deploy': ['data/*.json']},
+    # the TensorRT operator table read by trtvit_dense.deploy.onnx.lint, and the configs
+    # (configs/, linked into the package as .mim/configs, copied into a wheel) that
+    # trtvit_dense.config.package_config and mmengine's `trtvit_dense::` find
+    package_data={'trtvit_dense.deploy.onnx': ['data/*.json'],
+                  'trtvit_dense': ['.mim/model-index.yml', '.mim/configs/**/*.py']},
     install_requires=[
         'mmengine==0.10.7',
         'mmdet==3.3.0',
@@ -37,4 +40,5 @@ setup(
     ],
     extras_require={'tests': ['pytest>=8']},
     license='Apache-2.0',
+    license_files=['LICENSE'],
 )
