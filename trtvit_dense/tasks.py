@@ -33,7 +33,10 @@ class Task:
         deploy_config: the default deploy config, a package config path
             (:func:`trtvit_dense.config.package_config`).
         predictions: what ``tools/test.py --out`` writes: ``'pkl'`` (mmdet's dumped
-            results) or ``'label_png'`` (mmseg's one label map per image in a folder).
+            results) or ``'label_png'`` (mmseg's one label map per image in a folder;
+            ``tools/infer.py`` writes one per image too).
+        visualizer: the scope's visualiser that paints a prediction (a config dict for
+            its ``VISUALIZERS`` registry).
     """
 
     name: str
@@ -43,6 +46,7 @@ class Task:
     primary_metric: str
     deploy_config: str
     predictions: str
+    visualizer: dict
 
     @property
     def deploy(self) -> ModuleType:
@@ -65,11 +69,12 @@ class Task:
 TASKS: dict[str, Task] = {t.name: t for t in (
     Task(name='detection', scope='mmdet', title='object detection / instance segmentation',
          metrics=(('bbox_mAP', 100.0), ('segm_mAP', 100.0)), primary_metric='bbox_mAP',
-         deploy_config='deploy/detection_dynamic-320x320-1344x1344.py', predictions='pkl'),
+         deploy_config='deploy/detection_dynamic-320x320-1344x1344.py', predictions='pkl',
+         visualizer=dict(type='DetLocalVisualizer')),
     Task(name='segmentation', scope='mmseg', title='semantic segmentation',
          metrics=(('mIoU', 1.0), ('aAcc', 1.0), ('mAcc', 1.0)), primary_metric='mIoU',
          deploy_config='deploy/segmentation_dynamic-256x256-1024x1024.py',
-         predictions='label_png'),
+         predictions='label_png', visualizer=dict(type='SegLocalVisualizer', alpha=0.5)),
 )}
 TASK_NAMES = tuple(TASKS)
 _SCOPES = {t.scope: t for t in TASKS.values()}

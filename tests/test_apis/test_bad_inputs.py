@@ -270,7 +270,7 @@ def test_pipelines_read_any_png_at_the_model_scale(name, image, config, tmp_path
     """What train/test/benchmark/infer feed the model: LoadImageFromFile makes 8-bit BGR
     of grayscale, 16-bit and RGBA PNGs, and the test pipeline's Resize brings huge and
     tiny images to the config's scale (160 px on the long side for the toy configs),
-    inside every deploy profile; the documented resize of README's limits section."""
+    inside every deploy profile; the documented resize of docs/limits_and_safety.md."""
     path = tmp_path / name
     assert cv2.imwrite(str(path), image)
     cfg = load_config(str(ROOT / config))

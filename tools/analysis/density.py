@@ -8,13 +8,15 @@ import json
 import logging
 
 from trtvit_dense.apis.cli import parse_size
+from trtvit_dense.deploy.backends import BACKENDS
+from trtvit_dense.models.backbones.trt_vit import TRTViT
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument('--backend', default='onnxruntime',
-                        choices=['pytorch', 'onnxruntime', 'tensorrt'])
-    parser.add_argument('--arch', default='a', choices=['a', 'b', 'c', 'd'],
+                        choices=list(BACKENDS))
+    parser.add_argument('--arch', default='a', choices=sorted(TRTViT.arch_settings),
                         help='TRT-ViT variant whose widths and stages are measured')
     parser.add_argument('--sizes', nargs='+', type=parse_size,
                         default=[(224, 224), (800, 1344)], help='input sizes HxW')

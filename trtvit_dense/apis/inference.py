@@ -11,6 +11,7 @@ mmdet/mmseg visualisers paint the resulting data sample on the original image.
 from __future__ import annotations
 
 import glob
+import importlib
 import itertools
 import json
 import os
@@ -28,6 +29,7 @@ from mmengine.registry import init_default_scope
 from ..config import ConfigError, load_config, split_dataset_config, split_transforms, task_of
 from ..deploy.backends import BACKENDS, DEVICES, BackendUnavailable, backend_of, check_backend
 from ..deploy.config import ShapeError
+from ..tasks import get_task
 from ..utils.atomic import atomic_write_bytes
 from .runner import deployed_model_config
 
@@ -314,19 +316,17 @@ def _full_palette(palette, num_classes: int) -> list:
 
 
 def build_visualizer(task: str, dataset_meta: dict):
-    """A ``DetLocalVisualizer`` or ``SegLocalVisualizer`` for the dataset's classes and
-    palette. It gets a name of its own (mmengine keeps visualisers by name) and no
-    storage backend: the caller writes the painted image."""
+    """The task's visualiser (mmdet's ``DetLocalVisualizer``, mmseg's
+    ``SegLocalVisualizer``: :attr:`trtvit_dense.tasks.Task.visualizer`) for the
+    dataset's classes and palette. It gets a name of its own (mmengine keeps visualisers
+    by name) and no storage backend: the caller writes the painted image."""
     name = f'trtvit_dense.infer.{os.getpid()}.{next(_VISUALIZER_IDS)}'
     classes = tuple(dataset_meta['classes'])
     meta = dict(classes=classes, palette=_full_palette(dataset_meta.get('palette'),
                                                        len(classes)))
-    if task == 'detection':
-        from mmdet.visualization import DetLocalVisualizer
-        visualizer = DetLocalVisualizer(name=name, vis_backends=[])
-    else:
-        from mmseg.visualization import SegLocalVisualizer
-        visualizer = SegLocalVisualizer(name=name, vis_backends=[], alpha=0.5)
+    spec = get_task(task)
+    registry = importlib.import_module(f'{spec.scope}.registry').VISUALIZERS
+    visualizer = registry.build(dict(spec.visualizer, name=name, vis_backends=[]))
     visualizer.dataset_meta = meta
     return visualizer
 
@@ -403,7 +403,7 @@ def run_inference(config: str, model: str, inputs: Iterable[str],
     out_dir.mkdir(parents=True, exist_ok=True)
     visualizer = build_visualizer(predictor.task, predictor.dataset_meta)
     classes = predictor.classes
-    segmentation = predictor.task == 'segmentation'
+    segmentation = get_task(predictor.task).predictions == 'label_png'  # label maps
     suffixes = ('.png', '_labels.png') if segmentation else ('.png', )
     used = {PREDICTIONS_FILE}
     images = []

@@ -81,6 +81,7 @@ from onnx import TensorProto
 
 from ...utils.atomic import atomic_path
 from .fp16 import load_onnx
+from ..backends import BACKENDS
 from ..onnx.graph import name_nodes, remove_unread
 from ..verify import Tolerances, make_inputs
 
@@ -104,23 +105,18 @@ FLOAT_OPS: tuple[str, ...] = (
     # post-processing: score order, box coordinates, RoI sampling, label decisions
     'TopK', 'NonMaxSuppression', 'RoiAlign', 'ArgMax', 'ReduceMax',
 )
-#: quantization target -> activation scheme (see the module docstring)
-TARGETS: tuple[str, ...] = ('onnxruntime', 'tensorrt')
+#: the backends a quantized graph is made for (each has its activation scheme, see the
+#: module docstring): those that run deployed files
+TARGETS: tuple[str, ...] = tuple(name for name, entry in BACKENDS.items() if entry.deployed)
 CALIBRATION_METHODS: tuple[str, ...] = ('minmax', 'percentile', 'entropy')
 DEFAULT_CALIB_NUM = 32
 
-# Verification of int8 against PyTorch fp32. fp32's tolerances (99% of the boxes at IoU
-# > 0.99, 99.9% identical pixels, dense error <= 1e-3 of the scale) catch export bugs;
-# int8 moves boxes by steps of the quantized ranges, reorders near-tied low scores and
-# flips mask probabilities at object borders, and its scales are calibrated at the opt
-# shape only. Measured on the demo's trained toy models at the toy deploy configs' six
-# verification shapes (32 calibration images of the train split): identical pixels
-# 99.89-99.99% (UPerNet); boxes matched at IoU > 0.5 95-100% (RetinaNet), 50% (Mask
-# R-CNN at 64x64, 10 low-score boxes; 94-100% at the other shapes), while the largest
-# mask-probability difference reaches 0.7-0.99 at single border pixels (box/mask mAP
-# stay within 0.4 points of fp32: docs/benchmark/int8_report.md). A broken calibration
-# (images not normalised) gives 40-67% of the pixels and 0-55% of the boxes. Hence:
-# boxes and pixels checked loosely, dense tensors (masks, logits) reported, not checked.
+# Verification of int8 against PyTorch fp32. fp32's tolerances catch export bugs; int8
+# moves boxes by steps of the quantized ranges, reorders near-tied low scores, flips mask
+# probabilities at object borders and is calibrated at the opt shape only. So boxes and
+# pixels are checked loosely (tight enough to fail a broken calibration) and dense
+# tensors (masks, logits) are reported, not checked; docs/quantization.md has the
+# measurements these bounds come from.
 INT8_TOLERANCES = Tolerances(box_match=0.5, box_iou=0.5, pixel_agree=0.95, dense_rel=1.0)
 
 _SHAPE_OPS = frozenset({'Shape', 'Size'})
