@@ -9,7 +9,6 @@ images given to ``tools/infer.py`` in ``test_inference.py``.
 import json
 import re
 import shutil
-import sys
 from pathlib import Path
 
 import cv2

@@ -170,7 +170,6 @@ def test_train_demo_models_in_two_workers(toy_data, tmp_path):
 
 def test_demo_tool_prints_the_report_and_fails_on_missed_targets(tmp_path, monkeypatch,
                                                                  capsys):
-    import sys
     from tools import demo as demo_tool
     import trtvit_dense.apis.demo as demo_api
     report = tmp_path / 'report.md'

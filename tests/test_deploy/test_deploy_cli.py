@@ -11,11 +11,9 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-import trtvit_dense  # noqa: F401
-from trtvit_dense.registry import MODELS
-
 from conftest import save_checkpoint
 
+import trtvit_dense  # noqa: F401
 from tools import deploy as deploy_tool
 from tools import test as test_tool
 

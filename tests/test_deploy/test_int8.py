@@ -4,7 +4,6 @@ calibration inputs and errors, and int8 rows in the benchmark."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import cv2
@@ -20,9 +19,10 @@ from conftest import save_checkpoint
 
 from tools import deploy as deploy_tool
 from trtvit_dense.deploy.quantize import int8 as int8_module
-from trtvit_dense.deploy.quantize.int8 import (FLOAT_OPS, INT8_TOLERANCES, CalibrationImages,
-                                      dequantized_readers, excluded_nodes, qdq_scheme,
-                                      quantize_int8, quantized_nodes, spread)
+from trtvit_dense.deploy.quantize.int8 import (FLOAT_OPS, INT8_TOLERANCES,
+                                               CalibrationImages, dequantized_readers,
+                                               excluded_nodes, quantize_int8,
+                                               quantized_nodes, spread)
 
 ROOT = Path(__file__).parents[2]
 

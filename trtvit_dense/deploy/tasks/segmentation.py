@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Sequence
 
+import numpy as np
 from torch import nn
 
 from ..config import DeployConfig, format_shape
