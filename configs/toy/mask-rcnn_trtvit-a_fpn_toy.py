@@ -1,7 +1,8 @@
 # Mask R-CNN TRT-ViT-A on the toy COCO data (tools/make_toy_data.py), the config the demo
 # (`make demo`) trains: the real config with small images, 5 classes, narrower necks and
 # heads and a short from-scratch CPU schedule (~4 min per model on 2 cores).
-_base_ = ['../mask_rcnn/mask-rcnn_trtvit-a_fpn_1x_coco.py', '../_base_/datasets/toy_coco.py']
+_base_ = ['../mask_rcnn/mask-rcnn_trtvit-a_fpn_1x_coco.py', '../_base_/datasets/toy_coco.py',
+          '../_base_/schedules/toy_det.py']
 
 # data root, classes, image scale and pipelines: _base_/datasets/toy_coco.py
 
@@ -38,20 +39,10 @@ test_dataloader = val_dataloader
 val_evaluator = {{_base_.toy_coco_evaluator}}
 test_evaluator = val_evaluator
 
-# Short schedule: 6 epochs of the 180 non-empty images at batch 4 = 270 iterations,
-# learning rate x0.1 for the last epoch.
-max_epochs = 6
-train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=30),
-    dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True,
-         milestones=[max_epochs - 1], gamma=0.1),
-]
-# From scratch on a tiny batch: a higher AdamW rate than the 1e-4 of ImageNet-initialised
-# COCO training.
-optim_wrapper = dict(optimizer=dict(lr=1e-3))
-default_hooks = dict(
-    logger=dict(interval=10),
-    # one checkpoint at the end: saving model + optimizer takes seconds on this machine
-    checkpoint=dict(interval=max_epochs, max_keep_ckpts=1))
-auto_scale_lr = dict(enable=False, base_batch_size=4)
+# Short schedule (_base_/schedules/toy_det.py): 6 epochs of the 180 non-empty images at
+# batch 4 = 270 iterations, learning rate x0.1 for the last epoch.
+train_cfg = {{_base_.toy_det_6e.train_cfg}}
+param_scheduler = {{_base_.toy_det_6e.param_scheduler}}
+optim_wrapper = {{_base_.toy_det_6e.optim_wrapper}}
+default_hooks = {{_base_.toy_det_6e.default_hooks}}
+auto_scale_lr = {{_base_.toy_det_6e.auto_scale_lr}}

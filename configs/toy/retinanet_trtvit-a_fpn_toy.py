@@ -1,6 +1,7 @@
 # RetinaNet TRT-ViT-A on the toy COCO data: the real config with the toy settings of the
 # Mask R-CNN toy config (same images, scale, widths, schedule), boxes only.
-_base_ = ['../retinanet/retinanet_trtvit-a_fpn_1x_coco.py', '../_base_/datasets/toy_coco.py']
+_base_ = ['../retinanet/retinanet_trtvit-a_fpn_1x_coco.py', '../_base_/datasets/toy_coco.py',
+          '../_base_/schedules/toy_det.py']
 
 # data root, classes, image scale and pipelines: _base_/datasets/toy_coco.py
 
@@ -24,15 +25,9 @@ val_evaluator = {{_base_.toy_coco_evaluator}}
 test_evaluator = val_evaluator
 
 # 5 epochs = 225 iterations, lr x0.1 for the last (bbox mAP 0.54 on its own; a 2x higher
-# rate was worse).
-max_epochs = 5
-train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=30),
-    dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True,
-         milestones=[max_epochs - 1], gamma=0.1),
-]
-optim_wrapper = dict(optimizer=dict(lr=1e-3))  # from scratch, small batch
-default_hooks = dict(logger=dict(interval=10),
-                     checkpoint=dict(interval=max_epochs, max_keep_ckpts=1))
-auto_scale_lr = dict(enable=False, base_batch_size=4)
+# rate was worse); _base_/schedules/toy_det.py.
+train_cfg = {{_base_.toy_det_5e.train_cfg}}
+param_scheduler = {{_base_.toy_det_5e.param_scheduler}}
+optim_wrapper = {{_base_.toy_det_5e.optim_wrapper}}
+default_hooks = {{_base_.toy_det_5e.default_hooks}}
+auto_scale_lr = {{_base_.toy_det_5e.auto_scale_lr}}
