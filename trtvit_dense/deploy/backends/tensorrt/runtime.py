@@ -13,6 +13,17 @@ from .common import (LOG_LEVELS, _dtype_name, _logger, check_profile_shape, impo
 
 __all__ = ['TensorRTBackend']
 
+DEVICE = 'cuda'  # where the I/O buffers live
+
+
+def stream_and_events(timed: bool):
+    """The current CUDA stream and, when ``timed``, two timing events on it."""
+    stream = torch.cuda.current_stream()
+    if not timed:
+        return stream, None, None
+    return (stream, torch.cuda.Event(enable_timing=True),
+            torch.cuda.Event(enable_timing=True))
+
 
 class TensorRTBackend(Backend):
     """A serialized engine run on the current CUDA device and stream.
@@ -86,7 +97,7 @@ class TensorRTBackend(Backend):
         x = self._as_input(x)
         check_profile_shape(x.shape, self.min_shape, self.max_shape, self.input_name,
                             source=str(self.path))
-        inp = torch.from_numpy(x).to('cuda').to(self.dtypes[self.input_name]).contiguous()
+        inp = torch.from_numpy(x).to(DEVICE).to(self.dtypes[self.input_name]).contiguous()
         if not self.context.set_input_shape(self.input_name, tuple(inp.shape)):
             raise ShapeError(f'TensorRT refused input shape {format_shape(inp.shape)} for '
                              f'{self.input_name!r} ({self.path})')
@@ -97,11 +108,10 @@ class TensorRTBackend(Backend):
             if any(d < 0 for d in shape):
                 raise RuntimeError(f'output {name!r} of {self.path} has a data-dependent '
                                    f'shape {shape}; fixed-size outputs only')
-            outputs[name] = torch.empty(shape, dtype=self.dtypes[name], device='cuda')
+            outputs[name] = torch.empty(shape, dtype=self.dtypes[name], device=DEVICE)
             self.context.set_tensor_address(name, outputs[name].data_ptr())
-        stream = torch.cuda.current_stream()
+        stream, start, end = stream_and_events(timed)
         if timed:
-            start, end = (torch.cuda.Event(enable_timing=True) for _ in range(2))
             start.record(stream)
         if not self.context.execute_async_v3(stream.cuda_stream):
             raise RuntimeError(f'TensorRT failed to run {self.path} on input shape '
