@@ -363,3 +363,98 @@ def test_format_issues():
         'warning: if.then_branch/b (Softmax): double',
         'TensorRT lint: 1 error(s), 1 warning(s)']
     assert format_issues([]) == 'TensorRT lint: no issues'
+
+
+# -- per TensorRT version -------------------------------------------------------------
+def _one_node_model(node, inputs, outputs, initializers=(), opset=17):
+    graph = helper.make_graph([node], 'g', inputs, outputs, list(initializers))
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid('', opset)])
+
+
+def test_tables_per_version_and_which_one_an_install_uses():
+    from trtvit_dense.deploy.onnx.lint import OPS_TABLES, SUPPORTED_TENSORRT, table_for
+    assert set(OPS_TABLES) == {'10.0', '10.15'}
+    old, new = load_ops_table(version='10.0'), load_ops_table(version='10.15')
+    assert (old['tensorrt_version'], old['opset_range']) == ('10.0', [9, 20])
+    assert old['source']['commit'] and new['tensorrt_version'] == '10.15'
+    assert old['ops']['Slice']['inputs']['axes'] == dict(index=3, must_be='initializer')
+    assert 'INT64' not in old['ops']['Pow']['types'] and 'INT64' in new['ops']['Pow']['types']
+    assert [table_for(v) for v in ('10.0.1', '10.8.0.43', '10.15.1.29', '10.16.1.11',
+                                   '11.4.0.106')] == ['10.0', '10.0', '10.15', '10.15',
+                                                      '10.15']
+    assert SUPPORTED_TENSORRT == ('10.0.1', '11.4.0.106')
+    with pytest.raises(ValueError, match="no TensorRT operator table for '9.0'"):
+        load_ops_table(version='9.0')
+
+
+@pytest.mark.parametrize('make, old_error, new_error', [
+    # Slice with computed axes: 10.0 wants an initializer, 10.15 takes any
+    (lambda: _one_node_model(
+        helper.make_node('Slice', ['x', 'starts', 'ends', 'axes'], ['y']),
+        [helper.make_tensor_value_info(n, t, s) for n, t, s in (
+            ('x', TensorProto.FLOAT, [4, 4]), ('axes', TensorProto.INT64, [1]))],
+        [helper.make_tensor_value_info('y', TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(np.array([0], np.int64), 'starts'),
+         numpy_helper.from_array(np.array([2], np.int64), 'ends')]),
+     'axes', None),
+    # ScatterND with reduction='none': 10.0 refuses the attribute, 10.15 allows 'none'
+    (lambda: _one_node_model(
+        helper.make_node('ScatterND', ['x', 'i', 'u'], ['y'], reduction='none'),
+        [helper.make_tensor_value_info('x', TensorProto.FLOAT, [4]),
+         helper.make_tensor_value_info('i', TensorProto.INT64, [1, 1]),
+         helper.make_tensor_value_info('u', TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info('y', TensorProto.FLOAT, None)]),
+     'reduction', None),
+    # opset 21 is past 10.0's range
+    (lambda: _one_node_model(
+        helper.make_node('Relu', ['x'], ['y']),
+        [helper.make_tensor_value_info('x', TensorProto.FLOAT, [4])],
+        [helper.make_tensor_value_info('y', TensorProto.FLOAT, None)], opset=21),
+     'opsets 9 to 20', None),
+])
+def test_older_parser_rules_are_stricter(make, old_error, new_error):
+    from trtvit_dense.deploy.onnx.lint import lint_versions
+    issues = lint_versions(make())
+    errors = {v: [str(i) for i in found if i.severity == 'error'] for v, found in issues.items()}
+    assert errors['10.15'] == [] and len(errors['10.0']) == 1, errors
+    assert old_error in errors['10.0'][0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('config', ['configs/toy/mask-rcnn_trtvit-a_fpn_toy.py',
+                                    'configs/toy/retinanet_trtvit-a_fpn_toy.py',
+                                    'configs/toy/upernet_trtvit-a_toy.py'])
+def test_every_shipped_graph_parses_on_every_supported_version(config, tmp_path):
+    """The graphs a TensorRT deploy builds (fp32, fp16, int8 for TensorRT) of the three
+    models lint clean under the parser rules of TensorRT 10.0 and 10.15."""
+    from conftest import ROOT, save_checkpoint
+
+    from trtvit_dense.config import load_config, task_of
+    from trtvit_dense.deploy.config import load_deploy_config
+    from trtvit_dense.deploy.onnx.export import build_exportable, export_onnx
+    from trtvit_dense.deploy.onnx.lint import lint_versions
+    from trtvit_dense.deploy.pipeline import load_model
+    from trtvit_dense.deploy.quantize.fp16 import convert_to_fp16
+    from trtvit_dense.deploy.quantize.int8 import CalibrationImages, quantize_int8
+    from trtvit_dense.deploy.verify import normalization
+    from trtvit_dense.tasks import get_task
+    cfg = load_config(str(ROOT / config))
+    task = task_of(cfg)
+    dcfg = load_deploy_config(ROOT / 'configs/deploy' / {
+        'detection': 'detection_dynamic-64x64-448x448.py',
+        'segmentation': 'segmentation_dynamic-64x64-512x512.py'}[task.name])
+    assert get_task(task.name) is task
+    model = load_model(cfg, save_checkpoint(config, tmp_path / 'model.pth'))
+    graphs = {'fp32': tmp_path / 'fp32.onnx', 'fp16': tmp_path / 'fp16.onnx',
+              'int8': tmp_path / 'int8.onnx'}
+    export_onnx(build_exportable(model, dcfg), dcfg, graphs['fp32'])
+    convert_to_fp16(graphs['fp32'], graphs['fp16'])
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 255, (160, 160, 3), dtype=np.uint8) for _ in range(2)]
+    quantize_int8(graphs['fp32'], graphs['int8'],
+                  CalibrationImages(images, dcfg.opt_shape[2:], *normalization(cfg)),
+                  target='tensorrt')
+    for precision, path in graphs.items():
+        for version, issues in lint_versions(path).items():
+            errors = [str(i) for i in issues if i.severity == 'error']
+            assert errors == [], (precision, version, errors)

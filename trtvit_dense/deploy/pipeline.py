@@ -59,6 +59,8 @@ class DeployResult:
     verify: list[VerifyRow] = field(default_factory=list)
     manifest: Path | None = None
     graph: Path | None = None  # the graph of the requested precision
+    # tabled TensorRT version -> whether every graph written imports under its rules
+    tensorrt_parses: dict = field(default_factory=dict)
     signature: dict | None = None
     tolerances: Tolerances | None = None
 
@@ -134,15 +136,30 @@ def calibration_image_paths(cfg: Config, source: str | Path, num: int) -> list[s
     return [dataset.get_data_info(i)['img_path'] for i in index]
 
 
-def _lint(onnx_path: Path, strict: bool) -> list:
-    from .onnx.lint import format_issues, lint_onnx
-    issues = lint_onnx(onnx_path)
-    errors = [i for i in issues if i.severity == 'error']
-    if errors and strict:
-        raise DeployError(f'{onnx_path} will not import into TensorRT:\n'
-                          + format_issues(errors))
+def _lint(onnx_path: Path, strict_for: str | None, parses: dict) -> list:
+    """Lint ``onnx_path`` against the parser rules of every tabled TensorRT version and
+    record in ``parses`` which of them import it; with ``strict_for`` (the installed
+    TensorRT's version) an error under its rules stops the deploy. Returns the issues
+    under the newest rules."""
+    from .onnx.lint import OPS_TABLE_FILE, OPS_TABLES, format_issues, lint_versions, table_for
+    by_version = lint_versions(onnx_path)
+    for version, issues in by_version.items():
+        clean = not any(i.severity == 'error' for i in issues)
+        parses[version] = parses.get(version, True) and clean
+    newest = next(v for v, f in OPS_TABLES.items() if f == OPS_TABLE_FILE)
+    if strict_for is not None:
+        rules = table_for(strict_for)
+        errors = [i for i in by_version[rules] if i.severity == 'error']
+        if errors:
+            raise DeployError(f'{onnx_path} will not import into TensorRT {strict_for} '
+                              f'(parser rules of {rules}):\n' + format_issues(errors))
+    issues = by_version[newest]
     if issues:
         logger.warning('TensorRT lint of %s:\n%s', onnx_path, format_issues(issues))
+    for version, other in by_version.items():
+        if version != newest and any(i.severity == 'error' for i in other):
+            logger.warning('%s will not import into TensorRT %s:\n%s', onnx_path, version,
+                           format_issues([i for i in other if i.severity == 'error']))
     return issues
 
 
@@ -179,6 +196,7 @@ class DeployInputs:
     calib_paths: list[str]
     artifact: DeployedArtifact
     exportable: torch.nn.Module | None = None  # the export wrapper (export_step)
+    tensorrt_version: str | None = None  # the installed TensorRT (a TensorRT deploy)
     runner: object = None  # the deployed file opened on its backend (build_step)
 
 
@@ -219,6 +237,10 @@ def prepare(req: DeployRequest) -> DeployInputs:
         check_backend(req.backend, req.device)
     except BackendError as e:
         raise DeployError(str(e)) from None
+    tensorrt_version = None
+    if req.backend == 'tensorrt':
+        from .backends.tensorrt import import_tensorrt
+        tensorrt_version = str(import_tensorrt().__version__)
     calibration, calib_paths = None, []
     if req.precision == 'int8':  # read the calibration images before anything is written
         from .quantize.int8 import DEFAULT_CALIB_NUM
@@ -239,7 +261,8 @@ def prepare(req: DeployRequest) -> DeployInputs:
     model = load_model(cfg, req.checkpoint)
     return DeployInputs(request=req, cfg=cfg, dcfg=dcfg, task=task, model=model,
                         pictures=pictures, calibration=calibration, calib_paths=calib_paths,
-                        artifact=DeployedArtifact(req.work_dir))
+                        artifact=DeployedArtifact(req.work_dir),
+                        tensorrt_version=tensorrt_version)
 
 
 def export_step(inputs: DeployInputs) -> DeployResult:
@@ -253,7 +276,7 @@ def export_step(inputs: DeployInputs) -> DeployResult:
     result.export = export_onnx(exportable, inputs.dcfg, result.onnx, signature=signature)
     result.signature = signature
     result.files['onnx'] = result.onnx
-    result.lint = _lint(result.onnx, strict=inputs.request.backend == 'tensorrt')
+    result.lint = _lint(result.onnx, inputs.tensorrt_version, result.tensorrt_parses)
     result.graph = result.onnx
     return result
 
@@ -268,6 +291,7 @@ def convert_precision(inputs: DeployInputs, result: DeployResult) -> None:
     if req.precision == 'fp16':
         from .quantize.fp16 import convert_to_fp16
         result.export['fp16'] = convert_to_fp16(result.onnx, graph)
+        result.lint += _lint(graph, inputs.tensorrt_version, result.tensorrt_parses)
     else:
         from .quantize.int8 import CalibrationImages, quantize_int8
         dcfg = inputs.dcfg
@@ -283,7 +307,7 @@ def convert_precision(inputs: DeployInputs, result: DeployResult) -> None:
             source=str(req.calib_data), images=len(inputs.calib_paths),
             shape=[1, 3, *dcfg.opt_shape[2:]], files=[str(p) for p in inputs.calib_paths])
         if req.backend == 'tensorrt':  # the onnxruntime graph's uint8 scheme is not for it
-            result.lint += _lint(graph, strict=True)
+            result.lint += _lint(graph, inputs.tensorrt_version, result.tensorrt_parses)
     result.files[graph_kind(req.precision)] = graph
     result.graph = graph
 
@@ -340,6 +364,8 @@ def manifest_step(inputs: DeployInputs, result: DeployResult) -> None:
         export=result.export,
         files={k: dict(path=v.name, sha256=file_sha256(v)) for k, v in result.files.items()},
         lint=[str(i) for i in result.lint],
+        # which TensorRT versions' ONNX parsers are expected to import the graphs
+        tensorrt_parses=result.tensorrt_parses,
         verify=[r.to_dict() for r in result.verify], verified=bool(result.verify),
         verify_tolerances=dataclasses.asdict(result.tolerances) if result.verify else None,
         verify_passed=result.passed if result.verify else None,

@@ -5,10 +5,16 @@ parser accepts only part of ONNX. Building an engine is the real test; this lint
 the same verdict for the documented cases early, on CPU, and names every offending node
 at once instead of stopping at the first one as the parser does.
 
-Data source: ``data/tensorrt10_onnx_ops.json``, the operator support matrix of TensorRT's
-ONNX parser, ``docs/operators.md`` of https://github.com/onnx/onnx-tensorrt for TensorRT
-10.15 (opsets 9 to 24): rows and restriction texts as the doc gives them, plus the
-restrictions turned into machine-checkable rules; its ``source`` entry says what was read.
+Data sources (:data:`OPS_TABLES`): the operator support matrix of TensorRT's ONNX parser,
+``docs/operators.md`` of https://github.com/onnx/onnx-tensorrt, for TensorRT 10.15
+(``data/tensorrt10_onnx_ops.json``, opsets 9 to 24) and for TensorRT 10.0, the oldest
+supported (``data/tensorrt10.0_onnx_ops.json``, opsets 9 to 20, derived by
+``tools/analysis/ops_table.py``: its parser wants Slice/Squeeze/Pad/CumSum axes as
+initializers, Unsqueeze axes constant, Pow without integers, ScatterND without
+``reduction``): rows and restriction texts as the docs give them, plus the restrictions
+turned into machine-checkable rules; each ``source`` entry says what was read.
+:func:`lint_versions` lints a graph against every table; :func:`table_for` picks the
+table of an installed TensorRT.
 
 Checked for every node, including those in ``If``/``Loop``/``Scan`` subgraphs and in
 model-local function bodies (TensorRT 10 inlines those):
@@ -33,6 +39,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections import ChainMap
 from dataclasses import dataclass, field
 from importlib import resources
@@ -45,9 +52,16 @@ from onnx import (FunctionProto, GraphProto, ModelProto, NodeProto, TensorProto,
                   numpy_helper)
 
 __all__ = ['LintIssue', 'TensorRTCompatError', 'check_tensorrt_compat', 'format_issues',
-           'lint_onnx', 'load_ops_table']
+           'lint_onnx', 'lint_versions', 'load_ops_table', 'table_for', 'OPS_TABLES',
+           'SUPPORTED_TENSORRT']
 
-OPS_TABLE_FILE = 'tensorrt10_onnx_ops.json'
+# the TensorRT version whose parser rules a table holds -> its file in data/, oldest first
+OPS_TABLES = {'10.0': 'tensorrt10.0_onnx_ops.json', '10.15': 'tensorrt10_onnx_ops.json'}
+OPS_TABLE_FILE = OPS_TABLES['10.15']  # the default: the newest rules
+# the TensorRT versions the project supports (builder/runtime checked against the real
+# bindings of both ends, tests/test_deploy/test_tensorrt_api.py; graphs lint clean
+# against the rules of 10.0 and 10.15)
+SUPPORTED_TENSORRT = ('10.0.1', '11.4.0.106')
 DEFAULT_DOMAINS = ('', 'ai.onnx')
 # The matrix's types for these describe the carried values, which their subgraph nodes check.
 CONTROL_FLOW_OPS = ('If', 'Loop', 'Scan')
@@ -92,15 +106,43 @@ class TensorRTCompatError(ValueError):
         self.issues = list(issues)
 
 
-def load_ops_table(path: str | os.PathLike | None = None) -> dict[str, Any]:
-    """Read the operator table (the packaged TensorRT 10 table unless ``path`` is given)."""
+def load_ops_table(path: str | os.PathLike | None = None,
+                   version: str | None = None) -> dict[str, Any]:
+    """Read an operator table: ``path``, or the packaged table of TensorRT ``version``
+    (a key of :data:`OPS_TABLES`; default the newest)."""
     if path is not None:
         text = Path(path).read_text(encoding='utf-8')
     else:
+        if version is not None and version not in OPS_TABLES:
+            raise ValueError(f'no TensorRT operator table for {version!r}; tables: '
+                             f'{", ".join(OPS_TABLES)}')
+        name = OPS_TABLES[version] if version else OPS_TABLE_FILE
         # importlib.resources rather than __file__, so a zipped install works too
-        text = (resources.files('trtvit_dense.deploy.onnx') / 'data' / OPS_TABLE_FILE).read_text(
+        text = (resources.files('trtvit_dense.deploy.onnx') / 'data' / name).read_text(
             encoding='utf-8')
     return json.loads(text)
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in re.findall(r'\d+', version)[:3])
+
+
+def table_for(tensorrt_version: str) -> str:
+    """The table whose rules an installed TensorRT parses by: the newest table not newer
+    than it (11.x parses like the newest table; anything older than 10.15 gets the
+    stricter rules of the oldest table, as the versions in between are not tabled)."""
+    key = _version_key(tensorrt_version)
+    newest = max(OPS_TABLES, key=_version_key)
+    if key >= _version_key(newest):
+        return newest
+    return min(OPS_TABLES, key=_version_key)
+
+
+def lint_versions(model_or_path) -> dict[str, list[LintIssue]]:
+    """:func:`lint_onnx` against the rules of every tabled TensorRT version."""
+    model = model_or_path if isinstance(model_or_path, ModelProto) else onnx.load(
+        os.fspath(model_or_path), load_external_data=False)
+    return {v: lint_onnx(model, load_ops_table(version=v)) for v in OPS_TABLES}
 
 
 @dataclass

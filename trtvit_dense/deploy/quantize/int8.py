@@ -395,6 +395,22 @@ def _finish_qdq(model: onnx.ModelProto, prepared: onnx.ModelProto, target: str,
             return restored, float_convs
 
 
+def _drop_default_reductions(model: onnx.ModelProto) -> int:
+    """Remove ``reduction='none'`` from scatter nodes, the ONNX default written out by
+    ORT's pre-processing: TensorRT 10.0's parser refuses a ScatterND with any
+    ``reduction`` attribute (the lint's 10.0 table), later ones accept 'none'. Returns
+    how many were removed."""
+    dropped = 0
+    for node in model.graph.node:
+        if node.op_type not in ('ScatterND', 'ScatterElements'):
+            continue
+        for attr in list(node.attribute):
+            if attr.name == 'reduction' and attr.s in (b'none', b''):
+                node.attribute.remove(attr)
+                dropped += 1
+    return dropped
+
+
 # -- quantization -------------------------------------------------------------------
 def _quant_options(target: str) -> dict[str, Any]:
     """``quantize_static`` arguments of a target (see the module docstring)."""
@@ -467,6 +483,7 @@ def quantize_int8(src: PathLike, dst: PathLike, calibration: Iterable[dict],
             **_quant_options(target))
         model = onnx.load(str(out))
     restored, float_convs = _finish_qdq(model, prepared, target, float_ops)
+    defaults_dropped = _drop_default_reductions(model)
     # the signature and deploy config of the export (DeployedModel reads them)
     props = {p.key: p.value for p in model.metadata_props}
     props.update({p.key: p.value for p in source.metadata_props})
@@ -499,6 +516,7 @@ def quantize_int8(src: PathLike, dst: PathLike, calibration: Iterable[dict],
         float_ops={op: node_types[op] for op in float_ops if node_types[op]},
         float_op_types=list(float_ops),
         restored_float_inputs=restored,
+        default_reductions_dropped=defaults_dropped,
         qdq_nodes=dict(quantize=node_types[_Q], dequantize=node_types[_DQ]),
         num_nodes=len(model.graph.node),
         seconds=round(time.perf_counter() - start, 3))
