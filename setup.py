@@ -12,6 +12,10 @@ from setuptools import find_packages, setup
 ROOT = Path(__file__).parent
 VERSION = re.search(r"__version__ = '([^']+)'",
                     (ROOT / 'trtvit_dense' / 'version.py').read_text()).group(1)
+# the supported TensorRT range, from trtvit_dense/deploy/backends/tensorrt/common.py
+TRT_LOW, TRT_HIGH = re.search(
+    r"SUPPORTED_VERSIONS = \('([^']+)', '([^']+)'\)",
+    (ROOT / 'trtvit_dense/deploy/backends/tensorrt/common.py').read_text()).groups()
 
 setup(
     name='trtvit_dense',
@@ -38,7 +42,14 @@ setup(
         'matplotlib>=3.8',
         'tqdm>=4.60',
     ],
-    extras_require={'tests': ['pytest>=8']},
+    extras_require={
+        'tests': ['pytest>=8'],
+        # TensorRT built for torch's CUDA: pip install 'trtvit_dense[tensorrt-cu12]'
+        # (a plain `pip install tensorrt` pulls the CUDA 13 build whatever torch is)
+        # (trtvit_dense.deploy.backends.tensorrt.PACKAGES; a test keeps them equal)
+        **{package: [f'{package}>={TRT_LOW},<={TRT_HIGH}']
+           for package in ('tensorrt-cu12', 'tensorrt-cu13')},
+    },
     license='Apache-2.0',
     license_files=['LICENSE'],
 )

@@ -170,8 +170,8 @@ def test_tensorrt_missing_is_one_clear_message(tmp_path, monkeypatch):
     image = write_picture(tmp_path / 'img.png')
     msg = run_main([config('mask_rcnn'), engine, image, '--backend', 'tensorrt',
                     '--out-dir', tmp_path / 'out'], expect_error=True)
-    assert msg == ("error: TensorRT not found: install tensorrt from NVIDIA's package "
-                   'index on a CUDA machine')
+    from trtvit_dense.deploy.backends.tensorrt import tensorrt_not_found
+    assert msg == f'error: {tensorrt_not_found()}'
 
 
 @pytest.mark.slow

@@ -14,7 +14,8 @@ from onnx import TensorProto, helper, numpy_helper
 from trtvit_dense.deploy import BackendUnavailable, DeployConfig, ShapeError
 from trtvit_dense.deploy.backends.tensorrt import (NO_CUDA, TENSORRT_NOT_FOUND, TensorRTBackend,
                                                    build_engine, check_profile_shape,
-                                                   import_tensorrt, trt_dtype_to_torch)
+                                                   import_tensorrt, tensorrt_not_found,
+                                                   tensorrt_package, trt_dtype_to_torch)
 from trtvit_dense.deploy.quantize.checks import check_onnx_precision
 
 HAS_TENSORRT = importlib.util.find_spec('tensorrt') is not None
@@ -43,9 +44,37 @@ def no_tensorrt(monkeypatch):
 def test_import_tensorrt_missing(no_tensorrt):
     with pytest.raises(BackendUnavailable) as err:
         import_tensorrt()
-    assert str(err.value) == ("TensorRT not found: install tensorrt from NVIDIA's "
-                              'package index on a CUDA machine')
-    assert str(err.value) == TENSORRT_NOT_FOUND
+    assert str(err.value) == tensorrt_not_found()
+    assert str(err.value).startswith(TENSORRT_NOT_FOUND)
+
+
+@pytest.mark.parametrize('cuda, package, says', [
+    ('12.8', 'tensorrt-cu12', "TensorRT not found: pip install 'trtvit_dense[tensorrt-cu12]' "
+     "(tensorrt-cu12 10.0.1 to 11.4.0.106, the build for this torch's CUDA 12.8)"),
+    ('13.0', 'tensorrt-cu13', "pip install 'trtvit_dense[tensorrt-cu13]'"),
+    (None, None, "TensorRT not found, and this torch is a CPU build: TensorRT runs on a CUDA "
+     "machine with a CUDA 12 or 13 build of torch; there, pip install "
+     "'trtvit_dense[tensorrt-cu12]' (CUDA 12) or 'trtvit_dense[tensorrt-cu13]' (CUDA 13)"),
+    ('11.8', None, 'no TensorRT package is built for CUDA 11.8'),
+])
+def test_missing_tensorrt_names_the_package_for_this_torch(cuda, package, says, no_tensorrt,
+                                                           monkeypatch):
+    monkeypatch.setattr(torch.version, 'cuda', cuda)
+    assert tensorrt_package() == package
+    with pytest.raises(BackendUnavailable) as err:
+        import_tensorrt()
+    assert says in str(err.value)
+
+
+def test_setup_py_extras_install_the_supported_range():
+    from pathlib import Path
+
+    from trtvit_dense.deploy.backends.tensorrt import PACKAGES, SUPPORTED_VERSIONS
+    setup = (Path(__file__).parents[2] / 'setup.py').read_text()
+    assert 'backends/tensorrt/common.py' in setup  # the versions are read from there
+    for package in PACKAGES.values():
+        assert f"'{package}'" in setup
+    assert SUPPORTED_VERSIONS == ('10.0.1', '11.4.0.106')
 
 
 def test_import_tensorrt_without_cuda(monkeypatch):
@@ -59,7 +88,7 @@ def test_import_tensorrt_without_cuda(monkeypatch):
 def test_backend_unavailable(no_tensorrt):
     with pytest.raises(BackendUnavailable) as err:
         TensorRTBackend('x.engine')
-    assert str(err.value) == TENSORRT_NOT_FOUND
+    assert str(err.value) == tensorrt_not_found()
 
 
 def test_build_engine_unavailable(no_tensorrt, tmp_path):
@@ -68,7 +97,7 @@ def test_build_engine_unavailable(no_tensorrt, tmp_path):
     engine_path = tmp_path / 'model.engine'
     with pytest.raises(BackendUnavailable) as err:
         build_engine(onnx_path, engine_path, deploy_config())
-    assert str(err.value) == TENSORRT_NOT_FOUND
+    assert str(err.value) == tensorrt_not_found()
     assert sorted(p.name for p in tmp_path.iterdir()) == ['model.onnx']
 
 

@@ -52,16 +52,11 @@ from onnx import (FunctionProto, GraphProto, ModelProto, NodeProto, TensorProto,
                   numpy_helper)
 
 __all__ = ['LintIssue', 'TensorRTCompatError', 'check_tensorrt_compat', 'format_issues',
-           'lint_onnx', 'lint_versions', 'load_ops_table', 'table_for', 'OPS_TABLES',
-           'SUPPORTED_TENSORRT']
+           'lint_onnx', 'lint_versions', 'load_ops_table', 'table_for', 'OPS_TABLES']
 
 # the TensorRT version whose parser rules a table holds -> its file in data/, oldest first
 OPS_TABLES = {'10.0': 'tensorrt10.0_onnx_ops.json', '10.15': 'tensorrt10_onnx_ops.json'}
 OPS_TABLE_FILE = OPS_TABLES['10.15']  # the default: the newest rules
-# the TensorRT versions the project supports (builder/runtime checked against the real
-# bindings of both ends, tests/test_deploy/test_tensorrt_api.py; graphs lint clean
-# against the rules of 10.0 and 10.15)
-SUPPORTED_TENSORRT = ('10.0.1', '11.4.0.106')
 DEFAULT_DOMAINS = ('', 'ai.onnx')
 # The matrix's types for these describe the carried values, which their subgraph nodes check.
 CONTROL_FLOW_OPS = ('If', 'Loop', 'Scan')

@@ -26,10 +26,12 @@ TensorRT is imported lazily through :func:`import_tensorrt`, so this module impo
 CPU-only machines and only using it there raises :class:`BackendUnavailable`.
 """
 from .builder import build_engine
-from .common import (LOG_LEVELS, NO_CUDA, TENSORRT_NOT_FOUND, EngineBuildError,
+from .common import (LOG_LEVELS, NO_CUDA, PACKAGES, SUPPORTED_VERSIONS, TENSORRT_NOT_FOUND,
+                     EngineBuildError, tensorrt_not_found, tensorrt_package,
                      check_profile_shape, import_tensorrt, trt_dtype_to_torch)
 from .runtime import TensorRTBackend
 
-__all__ = ['EngineBuildError', 'LOG_LEVELS', 'NO_CUDA', 'TENSORRT_NOT_FOUND',
+__all__ = ['EngineBuildError', 'LOG_LEVELS', 'NO_CUDA', 'PACKAGES', 'SUPPORTED_VERSIONS',
+           'TENSORRT_NOT_FOUND', 'tensorrt_not_found', 'tensorrt_package',
            'TensorRTBackend', 'build_engine', 'check_profile_shape', 'import_tensorrt',
            'trt_dtype_to_torch']

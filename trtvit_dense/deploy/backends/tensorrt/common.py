@@ -10,8 +10,16 @@ from ...config import ShapeError, format_shape
 from ..base import BackendUnavailable
 
 LOG_LEVELS = ('VERBOSE', 'INFO', 'WARNING', 'ERROR', 'INTERNAL_ERROR')  # trt.Logger.*
-TENSORRT_NOT_FOUND = ("TensorRT not found: install tensorrt from NVIDIA's package index "
-                      'on a CUDA machine')
+# The TensorRT versions this project supports: the builder and runtime are checked
+# against the real bindings of both ends and versions between them
+# (tests/test_deploy/test_tensorrt_api.py), and the graphs lint clean under the parser
+# rules of the oldest and the newest table (deploy/onnx/lint.py). setup.py's extras
+# read this line.
+SUPPORTED_VERSIONS = ('10.0.1', '11.4.0.106')
+# CUDA major version of torch's build -> the TensorRT package built for it (a plain
+# `pip install tensorrt` pulls the CUDA 13 build whatever torch is)
+PACKAGES = {12: 'tensorrt-cu12', 13: 'tensorrt-cu13'}
+TENSORRT_NOT_FOUND = 'TensorRT not found'
 NO_CUDA = 'TensorRT needs a CUDA GPU: torch.cuda.is_available() is False'
 
 # TensorRT DataType member names -> torch dtypes. FP8, INT4, FP4 and E8M0 have no
@@ -32,6 +40,29 @@ class EngineBuildError(RuntimeError):
     """The ONNX graph could not be parsed or built into an engine."""
 
 
+def tensorrt_package(cuda: str | None = None) -> str | None:
+    """The TensorRT package for a torch built for CUDA ``cuda`` (default: this torch's
+    ``torch.version.cuda``); None for a CPU build or a CUDA without a TensorRT build."""
+    cuda = torch.version.cuda if cuda is None else cuda
+    return PACKAGES.get(int(cuda.split('.')[0])) if cuda else None
+
+
+def tensorrt_not_found(cuda: str | None = None) -> str:
+    """What to install, for this machine's torch: the exact package and extra."""
+    cuda = torch.version.cuda if cuda is None else cuda
+    package = tensorrt_package(cuda)
+    low, high = SUPPORTED_VERSIONS
+    if package is None:
+        extras = ' or '.join(f"'trtvit_dense[{p}]' (CUDA {m})" for m, p in PACKAGES.items())
+        why = (f'this torch is a CPU build' if not cuda
+               else f'no TensorRT package is built for CUDA {cuda}')
+        return (f'{TENSORRT_NOT_FOUND}, and {why}: TensorRT runs on a CUDA machine with a '
+                f'CUDA 12 or 13 build of torch; there, pip install {extras} '
+                f'(TensorRT {low} to {high}, from the package index)')
+    return (f"{TENSORRT_NOT_FOUND}: pip install 'trtvit_dense[{package}]' ({package} "
+            f'{low} to {high}, the build for this torch\'s CUDA {cuda})')
+
+
 def import_tensorrt():
     """Return the ``tensorrt`` module, or raise :class:`BackendUnavailable` saying why.
 
@@ -41,7 +72,7 @@ def import_tensorrt():
     try:
         import tensorrt as trt
     except ImportError as e:
-        raise BackendUnavailable(TENSORRT_NOT_FOUND) from e
+        raise BackendUnavailable(tensorrt_not_found()) from e
     if not torch.cuda.is_available():
         raise BackendUnavailable(NO_CUDA)
     return trt
