@@ -68,3 +68,23 @@ def test_tool_refuses_a_crafted_checkpoint(tool, toy_data, tmp_path):
         'Trying to load unsupported GLOBAL posix.system' in last, last
     if tool != 'benchmark.py':
         assert str(evil) in last
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('tool', ['test.py', 'deploy.py', 'infer.py', 'benchmark.py'])
+def test_tool_loads_a_checkpoint_with_empty_values(tool, toy_data, tmp_path):
+    """Empty numpy arrays, an empty HistoryBuffer and empty bytes (which pickle protocol
+    2 writes as bytes() calls) are harmless, and every tool loads them."""
+    import numpy as np
+    from conftest import save_checkpoint
+    from mmengine.logging import HistoryBuffer
+    ckpt = save_checkpoint(CONFIG, tmp_path / 'model.pth')
+    data = torch.load(ckpt, weights_only=True)
+    data['meta'].update(empty=np.zeros(0), boxes=np.zeros((0, 4), np.int64), raw=b'',
+                        buffer=HistoryBuffer())
+    torch.save(data, ckpt)
+    proc = subprocess.run(
+        [sys.executable, f'tools/{tool}', *tool_args(tool, str(ckpt), toy_data / 'toy_coco',
+                                                     tmp_path)],
+        cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]

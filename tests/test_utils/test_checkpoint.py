@@ -1,11 +1,13 @@
 """Safe loading of mmengine checkpoints under torch's weights_only default."""
 import os
 import pickle
+import re
 
 import numpy as np
 import pytest
 import torch
 import torch.nn as nn
+from mmengine.logging import HistoryBuffer
 from mmengine.model import BaseModel
 from mmengine.runner import Runner, load_checkpoint
 
@@ -153,3 +155,47 @@ def test_refused_checkpoint_message_names_the_global_or_the_damage(tmp_path):
         'is damaged or not a checkpoint: use another one, e.g. an earlier epoch_N.pth / '
         'iter_N.pth')
     assert not (tmp_path / 'pwned').exists()
+
+
+class _BytesCall:
+    """Unpickles as ``bytes(*args)``: what a crafted pickle would ask for."""
+
+    def __init__(self, *args):
+        self.args = args
+
+    def __reduce__(self):
+        return bytes, self.args
+
+
+@pytest.mark.parametrize('value', [np.zeros(0), np.zeros((0, 4), np.int64), b'',
+                                   HistoryBuffer(), [b'', np.zeros((0, ), np.float32)]],
+                         ids=['empty-array', 'empty-int64-2d', 'empty-bytes',
+                              'empty-history-buffer', 'nested'])
+def test_harmless_empty_values_load(value, tmp_path):
+    """Pickle protocol 2 writes empty bytes (also an empty array's data) as a call of
+    builtins.bytes; the safe loader accepts exactly that call."""
+    from trtvit_dense.utils.checkpoint import read_checkpoint
+    path = tmp_path / 'ckpt.pth'
+    torch.save(dict(state_dict={'w': torch.ones(2)}, meta=dict(value=value)), path)
+    loaded = read_checkpoint(str(path))['meta']['value']
+    if isinstance(value, np.ndarray):
+        assert loaded.shape == value.shape and loaded.dtype == value.dtype
+    elif isinstance(value, HistoryBuffer):
+        assert isinstance(loaded, HistoryBuffer) and len(loaded.data[0]) == 0
+    elif isinstance(value, list):
+        assert loaded[0] == b'' and loaded[1].shape == (0, )
+    else:
+        assert loaded == b''
+
+
+@pytest.mark.parametrize('args, shown', [((10**12, ), 'bytes(1000000000000)'),
+                                         (([1, 2, 3], ), 'bytes([1, 2, 3])'),
+                                         (('abc', 'utf-8'), "bytes('abc', 'utf-8')")])
+def test_crafted_bytes_calls_are_refused(args, shown, tmp_path):
+    from trtvit_dense.utils.checkpoint import CheckpointError, read_checkpoint
+    path = tmp_path / 'evil.pth'
+    torch.save(dict(state_dict={}, meta=dict(x=_BytesCall(*args))), path)
+    with pytest.raises(CheckpointError, match=re.escape(
+            f'refused by the safe (weights_only) loader: Weights only load failed: '
+            f"refusing {shown}; only the empty bytes b'' may be built")):
+        read_checkpoint(str(path))

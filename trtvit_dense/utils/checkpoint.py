@@ -10,6 +10,10 @@ mmengine writes:
 
 * ``HistoryBuffer``, numpy arrays, numpy scalars and the numeric numpy dtypes; none of
   them runs code when built;
+* pickle protocol 2 (``torch.save``'s) writes empty bytes (the data of an empty numpy
+  array, so also of a fresh ``HistoryBuffer``) as a call of ``builtins.bytes()``;
+  allowing the real ``bytes`` would let a pickle allocate ``bytes(10**12)``, so that
+  name is bound to :func:`_empty_bytes`, which builds ``b''`` and nothing else;
 * ``HistoryBuffer.__getstate__`` stores its statistics functions (``HistoryBuffer.min``,
   ...), which pickle protocol 2 writes as ``getattr(HistoryBuffer, 'min')``. Allowing
   the real ``builtins.getattr`` would let a pickle fetch any attribute of any allowed
@@ -42,6 +46,17 @@ _NUMPY_DTYPE_CLASSES = (
 _HISTORY_BUFFER_METHODS = ('min', 'max', 'current', 'mean')
 
 
+def _empty_bytes(*args):
+    """Stand-in for ``bytes`` while unpickling: ``bytes()`` only (protocol 2's empty
+    bytes); ``bytes(n)`` would allocate n bytes, ``bytes(x)`` copy anything."""
+    if args:
+        shown = ', '.join(repr(a)[:40] for a in args)
+        raise pickle.UnpicklingError(
+            f'Weights only load failed: refusing bytes({shown}); only the empty bytes '
+            "b'' may be built while loading")
+    return b''
+
+
 def _history_buffer_method(obj, name):
     """Stand-in for ``getattr`` while unpickling: HistoryBuffer statistics only."""
     if obj is HistoryBuffer and name in _HISTORY_BUFFER_METHODS:
@@ -59,6 +74,7 @@ def mmengine_safe_globals() -> List[object]:
     return [
         HistoryBuffer,
         (_history_buffer_method, 'builtins.getattr'),
+        (_empty_bytes, 'builtins.bytes'),
         np.ndarray,
         np.dtype,
         multiarray._reconstruct,  # ndarray.__reduce__
