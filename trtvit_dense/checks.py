@@ -17,8 +17,8 @@ from PIL import Image
 
 from .config import ConfigError, _describe_backbone, _models_registry, dataset_leaves
 
-__all__ = ['check_config', 'check_channels', 'check_dataset', 'backbone_out_channels',
-           'load_coco_json']
+__all__ = ['check_config', 'check_channels', 'check_dataset', 'check_loader',
+           'backbone_out_channels', 'load_coco_json']
 
 
 def backbone_out_channels(cfg: Config) -> List[int]:
@@ -189,13 +189,29 @@ def check_dataset(ds: ConfigDict, key: str, scored: bool = True) -> None:
                               '(data_prefix.seg_map_path); trtvit-dense cannot check it')
 
 
+def check_loader(loader: ConfigDict, key: str) -> None:
+    """A dataloader's ``batch_size`` must be an int >= 1 and ``num_workers`` an int >= 0
+    (torch's DataLoader would stop with a traceback, after the runner was built)."""
+    for name, low, meaning in (('batch_size', 1, 'images per process'),
+                               ('num_workers', 0, 'data-loading processes')):
+        if name not in loader:
+            continue
+        value = loader[name]
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ConfigError(f'{key}.{name}={value!r} must be an integer >= {low} '
+                              f'({meaning}); fix the config or pass --cfg-options '
+                              f'{key}.{name}={max(low, 1) if name == "batch_size" else 0}')
+
+
 def check_config(cfg: Config, splits: Iterable[str] = ('train', 'val', 'test')) -> None:
-    """All pre-flight checks: model channels, then the data of each split in use."""
+    """All pre-flight checks: model channels, then the loader settings and data of each
+    split in use."""
     check_channels(cfg)
     for split in splits:
         loader = cfg.get(f'{split}_dataloader')
         if loader is None or (split != 'train' and cfg.get(f'{split}_cfg') is None):
             continue
+        check_loader(loader, f'{split}_dataloader')
         evaluator = cfg.get(f'{split}_evaluator')
         format_only = isinstance(evaluator, dict) and evaluator.get('format_only', False)
         check_dataset(loader.dataset, f'{split}_dataloader.dataset', scored=not format_only)

@@ -362,3 +362,24 @@ def test_engine_built_for_another_profile(files, tmp_path, monkeypatch):
         deployed.DeployedModel(str(engine), 'tensorrt', cfg.model.to_dict(), 'segmentation')
     Engine.min_shape, Engine.max_shape = dcfg.min_shape, dcfg.max_shape
     deployed.DeployedModel(str(engine), 'tensorrt', cfg.model.to_dict(), 'segmentation')
+
+
+# -- loader settings ------------------------------------------------------------------
+
+@pytest.mark.parametrize('tool', ['train', 'test', 'benchmark'])
+@pytest.mark.parametrize('option, match', [
+    ('batch_size=0', r'(train|test)_dataloader\.batch_size=0 must be an integer >= 1 \(images '
+     r'per process\); fix the config or pass --cfg-options \w+_dataloader\.batch_size=1'),
+    ('batch_size=-2', r'batch_size=-2 must be an integer >= 1'),
+    ('num_workers=-1', r'(train|test)_dataloader\.num_workers=-1 must be an integer >= 0 '
+     r'\(data-loading processes\); fix the config or pass --cfg-options '
+     r'\w+_dataloader\.num_workers=0'),
+])
+def test_non_positive_loader_settings(tool, option, match, files, tmp_path, toy_data):
+    split = 'train' if tool == 'train' else 'test'
+    checkpoint = None if tool == 'train' else files['good']
+    argv = tool_argv(tool, ROOT / SEG, checkpoint, tmp_path / 'work', toy_data,
+                     files['image']) + [f'{split}_dataloader.{option}']
+    message = run_tool(tool, argv)
+    assert re.search(match, message), message
+    assert_no_results(tmp_path / 'work')
