@@ -115,5 +115,5 @@ def test_verification_goes_through_the_task():
     row, = verify_backend('detection', _Fixed(det_ref), _Fixed(relabelled),
                           [np.zeros((1, 3, 32, 32))], Tolerances())
     assert (row.metrics['matched'], row.metrics['ref_boxes']) == (1, 2) and not row.passed
-    assert '| 1x3x32x32 | 2 | 1 | 50.00% | - |' in format_table('detection', [row], 'ort')
+    assert '| 1x3x32x32 | 2 | 1 | 0 | 50.00% | - |' in format_table('detection', [row], 'ort')
     assert isinstance(row, VerifyRow)
