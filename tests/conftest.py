@@ -66,6 +66,17 @@ def save_checkpoint(config: str, path: Path, seed: int = 0) -> Path:
     return path
 
 
+class FixedBackend:
+    """A backend that returns the same outputs for any input (verification tests)."""
+    name = 'fixed'
+
+    def __init__(self, outputs: dict):
+        self.outputs = outputs
+
+    def __call__(self, x):
+        return self.outputs
+
+
 BENCH_RETINA = 'configs/toy/retinanet_trtvit-a_fpn_toy.py'
 BENCH_DET_DEPLOY = 'configs/deploy/detection_dynamic-64x64-448x448.py'
 

@@ -5,20 +5,11 @@ import re
 
 import numpy as np
 import pytest
+from conftest import FixedBackend as Fixed
 
 from trtvit_dense.deploy.verify import Tolerances, format_table, verify_backend
 
 K = 100  # max_per_img: rows per image
-
-
-class Fixed:
-    name = 'fixed'
-
-    def __init__(self, outputs):
-        self.outputs = outputs
-
-    def __call__(self, x):
-        return self.outputs
 
 
 def detections(boxes, scores, labels, k=K):

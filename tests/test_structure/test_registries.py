@@ -3,6 +3,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import FixedBackend as Fixed
 
 from trtvit_dense.deploy.artifact import DeployedArtifact
 from trtvit_dense.deploy.backends import (BACKENDS, BackendError, backend_of, check_backend,
@@ -81,28 +82,17 @@ def test_deployed_artifact_files_and_precision(tmp_path):
         DeployedArtifact.of_file(tmp_path / 'missing.onnx')
 
 
-class _Fixed:
-    """A backend that returns fixed outputs."""
-    name = 'fixed'
-
-    def __init__(self, outputs):
-        self.outputs = outputs
-
-    def __call__(self, x):
-        return self.outputs
-
-
 def test_verification_goes_through_the_task():
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 5, (1, 1, 8, 8)).astype(np.int32)
     logits = rng.standard_normal((1, 5, 8, 8)).astype(np.float32)
     ref = dict(seg_labels=labels, seg_logits=logits)
-    same = verify_backend('segmentation', _Fixed(ref), _Fixed(ref), [np.zeros((1, 3, 8, 8))])
+    same = verify_backend('segmentation', Fixed(ref), Fixed(ref), [np.zeros((1, 3, 8, 8))])
     assert same[0].passed and same[0].metrics == dict(pixel_agree=1.0, logits_rel_err=0.0)
     flipped = labels.copy()
     flipped[0, 0, :2] = (flipped[0, 0, :2] + 1) % 5  # 16 of 64 pixels
     off = dict(seg_labels=flipped, seg_logits=logits * 1.01)
-    rows = verify_backend('segmentation', _Fixed(ref), _Fixed(off), [np.zeros((1, 3, 8, 8))])
+    rows = verify_backend('segmentation', Fixed(ref), Fixed(off), [np.zeros((1, 3, 8, 8))])
     assert not rows[0].passed and rows[0].metrics['pixel_agree'] == 0.75
     assert rows[0].failures[0].startswith('75.0000% identical pixels')
     assert 'logits error' in rows[0].failures[1]
@@ -112,7 +102,7 @@ def test_verification_goes_through_the_task():
     dets = np.array([[[0, 0, 10, 10, 0.9], [20, 20, 30, 30, 0.8]]], np.float32)
     det_ref = dict(dets=dets, labels=np.array([[1, 2]], np.int32))
     relabelled = dict(dets=dets, labels=np.array([[1, 3]], np.int32))  # 2nd: other label
-    row, = verify_backend('detection', _Fixed(det_ref), _Fixed(relabelled),
+    row, = verify_backend('detection', Fixed(det_ref), Fixed(relabelled),
                           [np.zeros((1, 3, 32, 32))], Tolerances())
     assert (row.metrics['matched'], row.metrics['ref_boxes']) == (1, 2) and not row.passed
     assert '| 1x3x32x32 | 2 | 1 | 0 | 50.00% | - |' in format_table('detection', [row], 'ort')
