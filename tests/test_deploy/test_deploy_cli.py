@@ -71,6 +71,7 @@ def test_deploy_then_test_onnx(case, toy_data, tmp_path, capsys):
     assert manifest['environment']['torch'] == torch.__version__
     # which TensorRT parsers import the graph (the lint's tables of 10.0 and 10.15)
     assert manifest['tensorrt_parses'] == {'10.0': True, '10.15': True}
+    assert manifest['tensorrt_expected'] == ['10.0.1', '11.4.0.106']
     model = onnx.load(str(work / 'end2end.onnx'))
     assert [i.name for i in model.graph.input] == ['input']
     dims = [d.dim_param or d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]

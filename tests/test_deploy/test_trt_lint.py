@@ -461,3 +461,14 @@ def test_every_shipped_graph_parses_on_every_supported_version(config, tmp_path)
         for version, issues in lint_versions(path).items():
             errors = [str(i) for i in issues if i.severity == 'error']
             assert errors == [], (precision, version, errors)
+
+
+@pytest.mark.parametrize('parses, expected', [
+    ({'10.0': True, '10.15': True}, ['10.0.1', '11.4.0.106']),
+    ({'10.0': False, '10.15': True}, ['10.15', '11.4.0.106']),
+    ({'10.0': False, '10.15': False}, []),
+    ({'10.0': True, '10.15': False}, []),  # newer rules refuse it: no range
+])
+def test_expected_tensorrt_range_in_the_manifest(parses, expected):
+    from trtvit_dense.deploy.pipeline import expected_tensorrt
+    assert expected_tensorrt(parses) == expected

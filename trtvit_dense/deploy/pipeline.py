@@ -349,6 +349,22 @@ def verify_step(inputs: DeployInputs, result: DeployResult) -> None:
                                    runner, batches, tolerances)
 
 
+def expected_tensorrt(parses: dict) -> list[str]:
+    """``[oldest, newest]`` supported TensorRT versions whose ONNX parsers are expected
+    to import the graphs, from the lint's per-version verdicts (``[]``: none)."""
+    from .backends.tensorrt.common import SUPPORTED_VERSIONS
+    from .onnx.lint import _version_key
+    low = None
+    for version in sorted(parses, key=_version_key, reverse=True):  # newest rules first
+        if not parses[version]:
+            break
+        low = version
+    if low is None:
+        return []
+    oldest_table = min(parses, key=_version_key)
+    return [SUPPORTED_VERSIONS[0] if low == oldest_table else low, SUPPORTED_VERSIONS[1]]
+
+
 def manifest_step(inputs: DeployInputs, result: DeployResult) -> None:
     """Step 6: ``manifest.json``: inputs with their hashes, the deploy config, the
     signature, what each step did, the files and the environment."""
@@ -366,6 +382,7 @@ def manifest_step(inputs: DeployInputs, result: DeployResult) -> None:
         lint=[str(i) for i in result.lint],
         # which TensorRT versions' ONNX parsers are expected to import the graphs
         tensorrt_parses=result.tensorrt_parses,
+        tensorrt_expected=expected_tensorrt(result.tensorrt_parses),
         verify=[r.to_dict() for r in result.verify], verified=bool(result.verify),
         verify_tolerances=dataclasses.asdict(result.tolerances) if result.verify else None,
         verify_passed=result.passed if result.verify else None,
