@@ -18,7 +18,6 @@ def parse_args(argv=None):
     parser.add_argument('--demo-dir', default='work_dirs/demo',
                         help="where `make demo` trained the models (their checkpoints are "
                         'used when present, else seeded random weights)')
-    parser.add_argument('--data-dir', default='data', help='toy datasets (made if absent)')
     parser.add_argument('--budget-min', type=float, default=10.0,
                         help='fail when the whole run takes longer')
     return parser.parse_args(argv)
@@ -29,7 +28,7 @@ def main(argv=None):
     from trtvit_dense.apis.cli import user_errors
     from trtvit_dense.apis.tensorrt_check import CheckFailed, run_tensorrt_check
     try:
-        run_tensorrt_check(args.work_dir, args.precisions, args.demo_dir, args.data_dir,
+        run_tensorrt_check(args.work_dir, args.precisions, args.demo_dir,
                            budget_s=args.budget_min * 60)
     except (CheckFailed, *user_errors()) as e:
         sys.exit(f'error: {e}')

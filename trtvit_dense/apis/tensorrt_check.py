@@ -90,13 +90,13 @@ def _ms(value) -> str:
 
 def run_tensorrt_check(work_dir: str | Path = 'work_dirs/tensorrt_check',
                        precisions: Sequence[str] = ('fp32', 'fp16', 'int8'),
-                       demo_dir: str | Path = 'work_dirs/demo', data_dir: str | Path = 'data',
-                       budget_s: float = 600.0,
+                       demo_dir: str | Path = 'work_dirs/demo', budget_s: float = 600.0,
                        on_step: Callable[[str], None] = print) -> CheckResult:
     """Run the acceptance check (see the module docstring); raises
     :class:`~trtvit_dense.deploy.backends.BackendUnavailable` at once without TensorRT
     or CUDA, and :class:`CheckFailed` after writing the report when anything failed."""
     from ..benchmark import BenchmarkOptions, ModelSpec, TimingSettings, run_benchmark
+    from ..benchmark.models import ModelStore
     from ..config import load_config, task_of
     from ..deploy.backends import check_backend
     from ..deploy.backends.tensorrt import import_tensorrt
@@ -108,14 +108,15 @@ def run_tensorrt_check(work_dir: str | Path = 'work_dirs/tensorrt_check',
     import torch
     start = time.perf_counter()
     work_dir = Path(work_dir)
-    make_demo_data(data_dir)
+    make_demo_data()  # data/toy_*: where the toy configs read them
     result = CheckResult()
     references, specs, planned = [], [], []
     for model, checkpoint in check_models(demo_dir):
         task = task_of(load_config(model.config)).name
         weights = 'demo' if checkpoint else 'random (seed 0)'
-        if checkpoint is None:  # seeded random weights, written once
-            checkpoint = str(_random_checkpoint(model, work_dir))
+        if checkpoint is None:  # seeded random weights, written once (as the benchmark's)
+            checkpoint = str(ModelStore(work_dir, BenchmarkOptions()).checkpoint(
+                ModelSpec(model.config, None, model.name)))
         references.append(ModelSpec(model.config, checkpoint, f'{model.name} pytorch'))
         for precision in precisions:
             on_step(f'deploying {model.name} to a {precision} engine')
@@ -176,22 +177,3 @@ def run_tensorrt_check(work_dir: str | Path = 'work_dirs/tensorrt_check',
         raise CheckFailed(f'{len(result.failures)} TensorRT checks failed (see '
                           f'{result.report}): ' + '; '.join(result.failures))
     return result
-
-
-def _random_checkpoint(model, work_dir: Path) -> Path:
-    import torch
-    from mmengine.registry import init_default_scope
-
-    from ..config import load_config
-    from ..registry import MODELS
-    from ..utils.atomic import atomic_path
-    path = work_dir / 'checkpoints' / f'{model.name}-seed0.pth'
-    if not path.is_file():
-        cfg = load_config(model.config)
-        init_default_scope(cfg.default_scope)
-        torch.manual_seed(0)
-        net = MODELS.build(cfg.model)
-        net.init_weights()
-        with atomic_path(path) as tmp:
-            torch.save(dict(state_dict=net.state_dict(), meta=dict(seed=0)), tmp)
-    return path
