@@ -133,7 +133,7 @@ class ModelStore:
                    verify=self.options.verify, cfg_options=self.options.cfg_options,
                    deploy_options=deploy_options, num_threads=self.options.threads,
                    **calib)
-        data = DeployedArtifact(out).manifest
+        data = artifact.manifest  # not read before: the deploy above wrote it
         info = dict(deploy_dir=str(out), verified=data.get('verified'),
                     verify_passed=data.get('verify_passed'))
         if data.get('verify_passed') is False:

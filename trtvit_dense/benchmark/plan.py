@@ -9,7 +9,7 @@ from typing import Sequence
 
 from ..config import check_config_file, resolve_config_path
 from ..deploy.artifact import DeployedArtifact
-from ..deploy.backends import BACKENDS, DEVICES, backend_of
+from ..deploy.backends import BACKENDS, BackendError, backend_of, check_backend
 from ..deploy.precision import PRECISIONS
 from .stats import TimingSettings
 
@@ -84,10 +84,10 @@ def plan_rows(specs: Sequence[ModelSpec], options: BenchmarkOptions) -> list[Row
         raise BenchmarkError(f'precisions must be among {PRECISIONS}, got '
                              f'{list(options.precisions)}')
     for name in options.backends:
-        entry = BACKENDS[name]
-        if options.device not in entry.devices:
-            raise BenchmarkError(f'the {name} backend runs on {DEVICES[entry.devices[0]]}: '
-                                 f'pass --device {entry.devices[0]}')
+        try:
+            check_backend(name, options.device, probe=False)
+        except BackendError as e:
+            raise BenchmarkError(str(e)) from None
     if options.num_images is not None and options.num_images < 1:
         raise BenchmarkError(f'--num-images must be >= 1, got {options.num_images}')
     if 'int8' in options.precisions and options.calib_num is not None \

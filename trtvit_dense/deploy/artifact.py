@@ -35,6 +35,7 @@ class DeployedArtifact:
 
     def __init__(self, folder: str | Path):
         self.folder = Path(folder)
+        self._metadata: dict[Path, tuple] = {}  # file -> (signature, deploy config dict)
 
     @cached_property
     def manifest(self) -> dict | None:
@@ -88,6 +89,11 @@ class DeployedArtifact:
         model_file = Path(model_file)
         if not model_file.is_file():
             raise FileNotFoundError(f'deployed model not found: {model_file}')
+        if model_file not in self._metadata:  # a graph can be large: parse it once
+            self._metadata[model_file] = self._read_metadata(model_file)
+        return self._metadata[model_file]
+
+    def _read_metadata(self, model_file: Path) -> tuple[dict | None, dict | None]:
         if model_file.suffix == '.onnx':
             import onnx
             model = onnx.load(str(model_file), load_external_data=False)

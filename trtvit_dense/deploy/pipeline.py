@@ -28,7 +28,7 @@ from ..config import (ConfigError, build_split_dataset, describe_model, load_con
                       resolve_config_path, task_of)
 from ..registry import MODELS
 from .artifact import DeployedArtifact
-from .backends import BACKENDS, DEVICES, BackendError, check_backend, open_backend
+from .backends import BACKENDS, BackendError, check_backend, open_backend
 from .config import DeployConfig, load_deploy_config
 from .onnx.export import build_exportable, export_onnx, model_signature
 from .precision import check_precision, graph_kind
@@ -36,7 +36,7 @@ from .verify import (Tolerances, VerifyRow, load_images, make_inputs, normalizat
                      verify_backend)
 
 __all__ = ['DeployError', 'DeployRequest', 'DeployInputs', 'DeployResult', 'load_model',
-           'split_dataset', 'dataset_image_paths', 'calibration_image_paths', 'prepare',
+           'dataset_image_paths', 'calibration_image_paths', 'prepare',
            'export_step', 'convert_precision', 'build_step', 'verify_step', 'manifest_step',
            'deploy', 'CALIBRATION_SPLITS']
 
@@ -84,18 +84,9 @@ def load_model(cfg: Config, checkpoint: str | Path | None) -> torch.nn.Module:
     return model.eval()
 
 
-def split_dataset(cfg: Config, split: str = 'test'):
-    """:func:`trtvit_dense.config.build_split_dataset`, a missing dataloader as a
-    :class:`DeployError`."""
-    try:
-        return build_split_dataset(cfg, split)
-    except ConfigError as e:
-        raise DeployError(str(e)) from None
-
-
 def dataset_image_paths(cfg: Config, limit: int = 8) -> list[str]:
     """The first ``limit`` image paths of the config's test dataset."""
-    dataset = split_dataset(cfg, 'test')
+    dataset = build_split_dataset(cfg, 'test')
     paths = [dataset.get_data_info(i)['img_path'] for i in range(min(limit, len(dataset)))]
     if not paths:
         raise DeployError('the test dataset is empty; pass --images for verification')
@@ -123,8 +114,8 @@ def calibration_image_paths(cfg: Config, source: str | Path, num: int) -> list[s
                           f'({", ".join(CALIBRATION_SPLITS)}); give a folder of images or '
                           'a split of the config')
     try:
-        dataset = split_dataset(cfg, str(source))
-    except DeployError as e:
+        dataset = build_split_dataset(cfg, str(source))
+    except ConfigError as e:  # no such dataloader
         raise DeployError(f'--calib-data {source}: {e}') from None
     except (OSError, ValueError, KeyError) as e:
         raise DeployError(f'--calib-data {source}: cannot read the config\'s {source} '
@@ -141,23 +132,22 @@ def _lint(onnx_path: Path, strict_for: str | None, parses: dict) -> list:
     record in ``parses`` which of them import it; with ``strict_for`` (the installed
     TensorRT's version) an error under its rules stops the deploy. Returns the issues
     under the newest rules."""
-    from .onnx.lint import OPS_TABLE_FILE, OPS_TABLES, format_issues, lint_versions, table_for
+    from .onnx.lint import NEWEST_TABLE, format_issues, lint_versions, table_for
     by_version = lint_versions(onnx_path)
     for version, issues in by_version.items():
         clean = not any(i.severity == 'error' for i in issues)
         parses[version] = parses.get(version, True) and clean
-    newest = next(v for v, f in OPS_TABLES.items() if f == OPS_TABLE_FILE)
     if strict_for is not None:
         rules = table_for(strict_for)
         errors = [i for i in by_version[rules] if i.severity == 'error']
         if errors:
             raise DeployError(f'{onnx_path} will not import into TensorRT {strict_for} '
                               f'(parser rules of {rules}):\n' + format_issues(errors))
-    issues = by_version[newest]
+    issues = by_version[NEWEST_TABLE]
     if issues:
         logger.warning('TensorRT lint of %s:\n%s', onnx_path, format_issues(issues))
     for version, other in by_version.items():
-        if version != newest and any(i.severity == 'error' for i in other):
+        if version != NEWEST_TABLE and any(i.severity == 'error' for i in other):
             logger.warning('%s will not import into TensorRT %s:\n%s', onnx_path, version,
                            format_issues([i for i in other if i.severity == 'error']))
     return issues
@@ -214,12 +204,10 @@ def _check_flags(req: DeployRequest) -> None:
                           'calibrate the quantization on')
     if req.precision != 'int8' and (req.calib_data is not None or req.calib_num is not None):
         raise DeployError('--calib-data and --calib-num apply to --precision int8 only')
-    if req.device not in DEVICES:
-        raise DeployError(f'--device must be {" or ".join(DEVICES)}, got {req.device!r}')
-    if req.device not in BACKENDS[req.backend].devices:
-        entry = BACKENDS[req.backend]
-        raise DeployError(f'the {req.backend} backend runs on {DEVICES[entry.devices[0]]}: '
-                          f'pass --device {entry.devices[0]}')
+    try:  # the runtime itself is probed once the configs are read (prepare)
+        check_backend(req.backend, req.device, probe=False)
+    except BackendError as e:
+        raise DeployError(str(e)) from None
 
 
 def prepare(req: DeployRequest) -> DeployInputs:
@@ -353,16 +341,15 @@ def expected_tensorrt(parses: dict) -> list[str]:
     """``[oldest, newest]`` supported TensorRT versions whose ONNX parsers are expected
     to import the graphs, from the lint's per-version verdicts (``[]``: none)."""
     from .backends.tensorrt.common import SUPPORTED_VERSIONS
-    from .onnx.lint import _version_key
+    from .onnx.lint import OLDEST_TABLE, OPS_TABLES
     low = None
-    for version in sorted(parses, key=_version_key, reverse=True):  # newest rules first
-        if not parses[version]:
+    for version in reversed(OPS_TABLES):  # the tables are oldest first: newest rules first
+        if not parses.get(version):
             break
         low = version
     if low is None:
         return []
-    oldest_table = min(parses, key=_version_key)
-    return [SUPPORTED_VERSIONS[0] if low == oldest_table else low, SUPPORTED_VERSIONS[1]]
+    return [SUPPORTED_VERSIONS[0] if low == OLDEST_TABLE else low, SUPPORTED_VERSIONS[1]]
 
 
 def manifest_step(inputs: DeployInputs, result: DeployResult) -> None:

@@ -62,10 +62,11 @@ def backend_of(model_file: str | Path) -> str:
     return next((e.name for e in BACKENDS.values() if e.runs(model_file)), 'pytorch')
 
 
-def check_backend(name: str, device: str = 'cpu', flag: str = '--backend') -> BackendEntry:
+def check_backend(name: str, device: str = 'cpu', flag: str = '--backend',
+                  probe: bool = True) -> BackendEntry:
     """The entry of backend ``name`` on ``device``; BackendError for an unknown name or a
-    device the backend does not run on, :class:`BackendUnavailable` when its runtime
-    is missing here (TensorRT without a GPU), before any work is done."""
+    device the backend does not run on and, with ``probe``, :class:`BackendUnavailable`
+    when its runtime is missing here (TensorRT without a GPU), before any work is done."""
     if name not in BACKENDS:
         raise BackendError(f'{flag} must be one of {", ".join(BACKENDS)}, got {name!r}')
     if device not in DEVICES:
@@ -74,7 +75,7 @@ def check_backend(name: str, device: str = 'cpu', flag: str = '--backend') -> Ba
     if device not in entry.devices:
         raise BackendError(f'the {name} backend runs on {DEVICES[entry.devices[0]]}: pass '
                            f'--device {entry.devices[0]}')
-    if name == 'tensorrt':
+    if probe and name == 'tensorrt':
         from .tensorrt import import_tensorrt
         import_tensorrt()
     return entry

@@ -56,7 +56,8 @@ __all__ = ['LintIssue', 'TensorRTCompatError', 'check_tensorrt_compat', 'format_
 
 # the TensorRT version whose parser rules a table holds -> its file in data/, oldest first
 OPS_TABLES = {'10.0': 'tensorrt10.0_onnx_ops.json', '10.15': 'tensorrt10_onnx_ops.json'}
-OPS_TABLE_FILE = OPS_TABLES['10.15']  # the default: the newest rules
+OLDEST_TABLE, NEWEST_TABLE = '10.0', '10.15'
+OPS_TABLE_FILE = OPS_TABLES[NEWEST_TABLE]  # the default: the newest rules
 DEFAULT_DOMAINS = ('', 'ai.onnx')
 # The matrix's types for these describe the carried values, which their subgraph nodes check.
 CONTROL_FLOW_OPS = ('If', 'Loop', 'Scan')
@@ -126,11 +127,9 @@ def table_for(tensorrt_version: str) -> str:
     """The table whose rules an installed TensorRT parses by: the newest table not newer
     than it (11.x parses like the newest table; anything older than 10.15 gets the
     stricter rules of the oldest table, as the versions in between are not tabled)."""
-    key = _version_key(tensorrt_version)
-    newest = max(OPS_TABLES, key=_version_key)
-    if key >= _version_key(newest):
-        return newest
-    return min(OPS_TABLES, key=_version_key)
+    if _version_key(tensorrt_version) >= _version_key(NEWEST_TABLE):
+        return NEWEST_TABLE
+    return OLDEST_TABLE
 
 
 def lint_versions(model_or_path) -> dict[str, list[LintIssue]]:
