@@ -102,6 +102,7 @@ def run_tensorrt_check(work_dir: str | Path = 'work_dirs/tensorrt_check',
     from ..deploy.backends.tensorrt import import_tensorrt
     from ..deploy.pipeline import deploy
     from ..deploy.precision import check_precision
+    from ..tasks import get_task
     for precision in precisions:
         check_precision(precision, '--precisions')
     check_backend('tensorrt', 'cuda')  # TensorRT and a GPU, before anything is written
@@ -146,7 +147,7 @@ def run_tensorrt_check(work_dir: str | Path = 'work_dirs/tensorrt_check',
     for plan in planned:
         reference = rows[f"{plan['model']} pytorch"]
         row = rows[f"{plan['model']} {plan['precision']}"]
-        metric = task_of(load_config(row['config'])).primary_metric
+        metric = get_task(plan['task']).primary_metric
         ours, theirs = row['accuracy'].get(metric), reference['accuracy'].get(metric)
         difference = None if ours is None or theirs is None else ours - theirs
         tolerance = ACCURACY_TOLERANCE[plan['precision']]
