@@ -1,16 +1,18 @@
 #!/usr/bin/env python
-"""Latency next to box/mask mAP and mIoU: one row per model x backend x precision.
+"""Latency next to box/mask mAP, mIoU and top-1/top-5: one row per model x backend x
+precision.
 
 Each row times the backend like trtexec (warm-up, then N iterations: mean, median, p90,
 p95, p99, min, max, throughput) for the model compute alone and end to end (decode,
 pre-processing, model, post-processing) at the deploy profile's opt shape, then runs the
-dataset split through the same backend for accuracy (mmdet/mmseg evaluators) and
+dataset split through the same backend for accuracy (mmdet/mmseg/mmpretrain evaluators) and
 end-to-end latency at the images' own shapes. Writes report.json, report.csv,
 report.md and pareto.png into --work-dir; finished measurements are cached there, so
 running the same command again only measures what is missing.
 
   tools/benchmark.py --model CONFIG [CHECKPOINT|MODEL.onnx|MODEL.engine] ...
   tools/benchmark.py --compare retinanet [--checkpoint-dir DIR]
+  tools/benchmark.py --compare imagenet --batch 8   (the paper's classification timing)
 """
 import argparse
 import logging
@@ -33,7 +35,8 @@ def parse_args(argv=None):
                         'flag for more models')
     parser.add_argument('--compare', choices=list(FAMILIES),
                         help='benchmark TRT-ViT a-d and ResNet-50 under this detector/'
-                        'segmentor and print latency ratios next to accuracy differences')
+                        'segmentor (or as ImageNet classifiers) and print latency ratios '
+                        'next to accuracy differences')
     parser.add_argument('--archs', nargs='+', default=None,
                         help='backbones for --compare (default: trtvit-a trtvit-b trtvit-c '
                         'trtvit-d r50)')
@@ -51,6 +54,10 @@ def parse_args(argv=None):
     parser.add_argument('--deploy-cfg', nargs='+', default=[],
                         help='deploy configs (profile, export options), at most one per '
                         'task; default: configs/deploy/*_dynamic-* of the full-size models')
+    parser.add_argument('--batch', type=int,
+                        help='also time the model compute at this batch (opt height/width):'
+                        ' throughput and per-image latency; must lie in the deploy '
+                        "profile's batch range (the paper times classifiers at 8)")
     parser.add_argument('--split', default='test', choices=['test', 'val'])
     parser.add_argument('--num-images', type=int,
                         help='run the first N images of the split (default: all)')
@@ -124,7 +131,7 @@ def main(argv=None):
             with_static=args.with_static, paired=args.paired,
             static_iters=args.static_iters,
             cfg_options=args.cfg_options, calib_data=args.calib_data,
-            calib_num=args.calib_num,
+            calib_num=args.calib_num, batch=args.batch,
             use_cache=not args.no_cache, progress=not args.no_progress)
 
         def show(row):

@@ -16,7 +16,7 @@ from trtvit_dense.deploy.precision import PRECISIONS
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument('config', help='model config (mmdet or mmseg)')
+    parser.add_argument('config', help='model config (mmdet, mmseg or mmpretrain)')
     parser.add_argument('checkpoint', help='checkpoint of that model')
     parser.add_argument('--deploy-cfg', required=True,
                         help='deploy config with the shape profile (configs/deploy/)')
@@ -79,12 +79,10 @@ def main(argv=None):
         return
     print(format_table(result.task, result.verify, args.backend))
     if args.precision == 'int8':
-        from trtvit_dense.deploy.quantize.int8 import INT8_TOLERANCES as tol
-        dense = (f'dense error <= {tol.dense_rel} of the scale' if tol.dense_rel < 1
-                 else 'mask/logit errors reported, not checked')
-        print(f'int8 tolerances: >= {tol.box_match:.0%} of the boxes matched at IoU > '
-              f'{tol.box_iou}, >= {tol.pixel_agree:.0%} identical pixels, {dense} (fp32: '
-              '99% at IoU > 0.99, 99.9%, 1e-3)')
+        from trtvit_dense.deploy.quantize.int8 import INT8_TOLERANCES
+        from trtvit_dense.tasks import get_task
+        print('int8 tolerances: '
+              + get_task(result.task).deploy.describe_tolerances(INT8_TOLERANCES))
     if not result.passed:
         sys.exit('error: verification against PyTorch failed (see the table)')
     print('verification passed at all shapes')

@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Generate the toy COCO and ADE20K datasets (<out-dir>/toy_coco, <out-dir>/toy_ade).
+"""Generate the toy COCO, ADE20K and ImageNet datasets (<out-dir>/toy_coco, toy_ade,
+toy_imagenet).
 
 A dataset already generated with the same seed, counts and generator version is kept;
 --force regenerates it.
@@ -11,14 +12,14 @@ import time
 from pathlib import Path
 
 from trtvit_dense.datasets import (DEFAULT_IMAGE_SIZE, DEFAULT_NUM_TRAIN, DEFAULT_NUM_VAL,
-                                   ensure_toy_dataset)
+                                   TOY_DATASETS, ensure_toy_dataset)
 
-KINDS = ('coco', 'ade')
+KINDS = tuple(TOY_DATASETS)
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument('--out-dir', default='data', help='parent of toy_coco/ and toy_ade/')
+    parser.add_argument('--out-dir', default='data', help='parent of toy_coco/, toy_ade/ and toy_imagenet/')
     parser.add_argument('--seed', type=int, default=0, help='random seed')
     parser.add_argument('--num-train', type=int, default=DEFAULT_NUM_TRAIN,
                         help='training images per dataset')

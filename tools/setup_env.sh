@@ -20,6 +20,7 @@ VENV="${VENV:-$ROOT/.venv}"
 CACHE="${TRTVIT_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/trtvit-dense/wheels}"
 MMCV_VERSION="2.1.0"
 REQS="$ROOT/requirements.txt"
+TORCH_REQS="$ROOT/requirements-torch.txt"
 STAMP="$VENV/.trtvit-installed"
 
 log() { printf '[setup_env] %s\n' "$*" >&2; }
@@ -31,7 +32,8 @@ fi
 
 # The stamp records the hash of everything that defines the environment, so editing
 # requirements.txt, setup.py or this script re-runs the install and nothing else does.
-want_hash="$(cat "$REQS" "$ROOT/setup.py" "$ROOT/tools/setup_env.sh" | sha256sum | cut -d' ' -f1)"
+want_hash="$(cat "$REQS" "$TORCH_REQS" "$ROOT/setup.py" "$ROOT/tools/setup_env.sh" \
+    | sha256sum | cut -d' ' -f1)"
 if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$want_hash" ]]; then
     exit 0
 fi
@@ -42,9 +44,17 @@ if [[ ! -x "$VENV/bin/python" ]]; then
 fi
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
 
-# torch first, alone, so everything after it resolves against the installed build.
-# numpy with it: torch warns at import when numpy is missing.
-"${PIP[@]}" install -q "$(grep -E '^torch==' "$REQS")" "$(grep -E '^numpy==' "$REQS")"
+# torch first, alone and by hash (requirements-torch.txt says why), so everything after
+# it resolves against the installed build; then its own requirements, torchvision and
+# numpy (torch warns at import when numpy is missing).
+"${PIP[@]}" install -q --no-deps --require-hashes -r "$TORCH_REQS"
+"${PIP[@]}" install -q "$(grep -E '^torch==' "$REQS")" "$(grep -E '^torchvision==' "$REQS")" \
+    "$(grep -E '^numpy==' "$REQS")"
+if ! "$VENV/bin/python" -c 'import torchvision.ops' 2>/dev/null; then
+    log "error: torchvision does not load beside torch $("$VENV/bin/python" -c \
+        'import torch; print(torch.__version__)'): they must come from the same index"
+    exit 1
+fi
 
 read -r torch_ver py_tag <<<"$("$VENV/bin/python" -c \
     'import sys, torch; print(torch.__version__, f"cp{sys.version_info[0]}{sys.version_info[1]}")')"
@@ -76,6 +86,6 @@ fi
 log "installing pinned requirements + cached mmcv wheel"
 "${PIP[@]}" install -q -r "$REQS" "$wheel_dir"/mmcv-"${MMCV_VERSION}"-*.whl
 "${PIP[@]}" install -q --no-deps --no-build-isolation -e "$ROOT"
-"$VENV/bin/python" -c 'import mmcv.ops, mmdet, mmseg, trtvit_dense' 
+"$VENV/bin/python" -c 'import mmcv.ops, mmdet, mmseg, mmpretrain.models, trtvit_dense' 
 echo "$want_hash" >"$STAMP"
 log "environment ready: $VENV"

@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Train a detector (mmdet config) or segmentor (mmseg config); flags as mmdet/mmseg."""
+"""Train a detector (mmdet config), segmentor (mmseg config) or classifier (mmpretrain
+config); flags as mmdet/mmseg/mmpretrain."""
 import argparse
 import sys
 
@@ -20,11 +21,12 @@ def parse_args(argv=None):
         help='resume from the given checkpoint, or, without a value, from the latest '
         'checkpoint in the work dir')
     parser.add_argument('--backbone-weights', metavar='PATH',
-                        help='initialise the backbone from this checkpoint '
-                        "(sets model.backbone.init_cfg=dict(type='Pretrained', ...))")
+                        help='initialise the backbone from this checkpoint: an mmpretrain '
+                        'classifier, a bare backbone state dict or a whole model; every '
+                        'backbone weight must be in it (key prefix found automatically)')
     parser.add_argument('--backbone-prefix', metavar='PREFIX',
                         help="key prefix of the backbone in --backbone-weights, e.g. "
-                        "'backbone.' for an mmpretrain classifier checkpoint")
+                        "'backbone.' (default: found automatically)")
     add_runner_arguments(parser)
     return parse_runner_args(parser, argv)
 

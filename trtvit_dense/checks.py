@@ -15,7 +15,8 @@ from mmengine.config import Config, ConfigDict
 from mmengine.registry import DefaultScope
 from PIL import Image
 
-from .config import ConfigError, _describe_backbone, _models_registry, dataset_leaves
+from .config import (ConfigError, _describe_backbone, _models_registry, _needs_real_tensors,
+                     dataset_leaves)
 
 __all__ = ['check_config', 'check_channels', 'check_dataset', 'check_loader',
            'backbone_out_channels', 'load_coco_json']
@@ -29,10 +30,17 @@ def backbone_out_channels(cfg: Config) -> List[int]:
     scope = cfg.get('default_scope', 'mmdet')
     backbone_cfg = cfg.model.backbone.copy()
     backbone_cfg.pop('init_cfg', None)
-    with DefaultScope.overwrite_default_scope(scope), torch.device('meta'):
-        backbone = _models_registry(scope).build(backbone_cfg)
+    with DefaultScope.overwrite_default_scope(scope):
+        try:
+            with torch.device('meta'):
+                backbone = _models_registry(scope).build(backbone_cfg)
+        except Exception as e:  # noqa: BLE001
+            if not _needs_real_tensors(e):
+                raise
+            # mmpretrain's ResNet reads its drop-path rates from a tensor
+            backbone = _models_registry(scope).build(backbone_cfg).to('meta')
         backbone.eval()  # not chained: mmdet's ResNet.train() returns None
-        with torch.no_grad():
+        with torch.no_grad(), torch.device('meta'):
             outs = backbone(torch.empty(1, 3, 64, 64))
     return [int(o.shape[1]) for o in outs]
 
@@ -48,6 +56,16 @@ def check_channels(cfg: Config) -> None:
                 f'model.neck.in_channels={list(model.neck.in_channels)} does not match '
                 f'the outputs of {backbone}: {channels}; set model.neck.in_channels='
                 f'{channels}')
+    head = model.get('head')
+    neck = model.get('neck') or {}
+    if (isinstance(head, dict) and 'in_channels' in head and isinstance(neck, dict)
+            and neck.get('type', 'GlobalAveragePooling') == 'GlobalAveragePooling'):
+        # a classifier: the pooled last backbone output feeds the head
+        if head.in_channels != channels[-1]:
+            raise ConfigError(
+                f'model.head.in_channels={head.in_channels} does not match the last output '
+                f'of {backbone}: {channels[-1]} channels; set model.head.in_channels='
+                f'{channels[-1]}')
     for key in ('decode_head', 'auxiliary_head'):
         head = model.get(key)
         if not isinstance(head, dict) or 'in_channels' not in head:
@@ -168,6 +186,70 @@ def _check_seg(ds: ConfigDict, key: str) -> None:
         _check_image(seg, f'label map of image {rel!r}')
 
 
+IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tiff', '.webp')
+
+
+def _classification_layout(ds: ConfigDict) -> tuple:
+    """(image folder, annotation list or None) that mmpretrain's ImageNet/CustomDataset
+    read: ``data_prefix`` (default: the ``split`` folder) under ``data_root``, and
+    ``ann_file`` (ImageNet's default: ``meta/<split>.txt`` when it exists)."""
+    root = ds.get('data_root') or ''
+    split = ds.get('split') or ''
+    prefix = ds.get('data_prefix') or ''
+    if isinstance(prefix, dict):
+        prefix = prefix.get('img_path', '')
+    prefix = prefix or split
+    ann_file = ds.get('ann_file') or ''
+    if not ann_file and split and osp.isfile(osp.join(root, 'meta', f'{split}.txt')):
+        ann_file = osp.join('meta', f'{split}.txt')
+    return _join(root, prefix), (_join(root, ann_file) if ann_file else None)
+
+
+def _check_classification(ds: ConfigDict, key: str) -> None:
+    img_dir, ann_path = _classification_layout(ds)
+    if not osp.isdir(img_dir):
+        raise ConfigError(f'image folder {img_dir!r} ({key}.data_root / data_prefix / split) '
+                          'does not exist; point data_root at your dataset (ImageNet layout: '
+                          'train/, val/, meta/{train,val}.txt)')
+    classes = ds.get('classes') or (ds.get('metainfo') or {}).get('classes')
+    if isinstance(classes, str):  # a file of class names, one per line
+        with open(_join(ds.get('data_root'), classes)) as f:
+            classes = [line.strip() for line in f if line.strip()]
+    if ann_path is None:
+        # mmpretrain's folder layout: one subfolder per class, images inside
+        folders = sorted(d for d in os.listdir(img_dir) if osp.isdir(osp.join(img_dir, d)))
+        if not folders:
+            raise ConfigError(f'{img_dir!r} ({key}) has no class folders and the dataset '
+                              'names no ann_file; give one folder per class or meta/<split>.txt')
+        if classes is not None and len(classes) != len(folders):
+            raise ConfigError(f'{key} names {len(classes)} classes but {img_dir!r} has '
+                              f'{len(folders)} class folders {folders[:5]}...; make them agree')
+        files = [osp.join(d, f) for d in folders for f in sorted(os.listdir(osp.join(img_dir, d)))
+                 if f.lower().endswith(IMAGE_SUFFIXES)]
+        if not files:
+            raise ConfigError(f'no images in the class folders of {img_dir!r} ({key})')
+        for rel in files:
+            _check_image(osp.join(img_dir, rel), 'image')
+        return
+    if not osp.isfile(ann_path):
+        raise ConfigError(f'annotation list {ann_path!r} ({key}.ann_file) does not exist')
+    with open(ann_path) as f:
+        lines = [(n, line.split()) for n, line in enumerate(f, 1) if line.strip()]
+    if not lines:
+        raise ConfigError(f'annotation list {ann_path!r} ({key}) lists no images')
+    for number, parts in lines:
+        where = f'line {number} of {ann_path!r}'
+        if len(parts) < 2 or not parts[-1].lstrip('-').isdigit():
+            raise ConfigError(f'{where} is not "<image path> <label>": {" ".join(parts)!r}')
+        label = int(parts[-1])
+        if label < 0 or (classes is not None and label >= len(classes)):
+            count = 'any' if classes is None else len(classes)
+            raise ConfigError(f'{where} has label {label}, outside the {count} classes of '
+                              f'{key} (0..{len(classes) - 1 if classes else "N-1"}); fix the '
+                              'label or the classes')
+        _check_image(osp.join(img_dir, ' '.join(parts[:-1])), f'image of {where}')
+
+
 def _walk(folder: str) -> List[str]:
     out = []
     for base, _, files in os.walk(folder):
@@ -176,17 +258,26 @@ def _walk(folder: str) -> List[str]:
 
 
 def check_dataset(ds: ConfigDict, key: str, scored: bool = True) -> None:
-    """Check the files one dataset config reads (COCO-style or segmentation folders);
-    ``scored``: its annotations are trained on or evaluated, so they must not be empty."""
+    """Check the files one dataset config reads (COCO-style, segmentation folders or an
+    mmpretrain classification dataset); ``scored``: its annotations are trained on or
+    evaluated, so they must not be empty."""
     for leaf in dataset_leaves(ds):
+        prefix = leaf.get('data_prefix') or {}
         if 'ann_file' in leaf and str(leaf.ann_file).endswith('.json'):
             _check_coco(leaf, key, scored)
-        elif 'seg_map_path' in (leaf.get('data_prefix') or {}):
+        elif isinstance(prefix, dict) and 'seg_map_path' in prefix:
             _check_seg(leaf, key)
+        elif leaf.get('type') in CLASSIFICATION_DATASETS:
+            _check_classification(leaf, key)
         else:
             raise ConfigError(f'{key} (type {leaf.get("type")!r}) is neither COCO-style '
-                              '(ann_file *.json) nor a segmentation folder dataset '
-                              '(data_prefix.seg_map_path); trtvit-dense cannot check it')
+                              '(ann_file *.json), a segmentation folder dataset '
+                              '(data_prefix.seg_map_path) nor a classification dataset '
+                              f'{CLASSIFICATION_DATASETS}; trtvit-dense cannot check it')
+
+
+# mmpretrain's datasets in the ImageNet / class-folder layouts
+CLASSIFICATION_DATASETS = ('ImageNet', 'CustomDataset', 'ImageNet21k')
 
 
 def check_loader(loader: ConfigDict, key: str) -> None:

@@ -127,7 +127,7 @@ def task_of(cfg: Config) -> Task:
     if task is None:
         scopes = tuple(t.scope for t in TASKS.values())
         raise ConfigError(f'config default_scope is {scope!r}; trtvit-dense tools run '
-                          f'{scopes} configs (inherit from an mmdet:: or mmseg:: base)')
+                          f'{scopes} configs (inherit from an mmdet::, mmseg:: or mmpretrain:: base)')
     return task
 
 
@@ -185,11 +185,22 @@ def _build_on_meta(cfg: Config, model_cfg: Dict):
     scope = cfg.get('default_scope', 'mmdet')
     model_cfg = model_cfg.copy()
     model_cfg.pop('init_cfg', None)
-    with DefaultScope.overwrite_default_scope(scope), torch.device('meta'):
+    with DefaultScope.overwrite_default_scope(scope):
         try:
-            return _models_registry(scope).build(model_cfg)
+            with torch.device('meta'):
+                return _models_registry(scope).build(model_cfg)
         except Exception as e:  # noqa: BLE001 - any constructor error is a config error
+            if not _needs_real_tensors(e):
+                raise ConfigError(_model_build_error(cfg, e)) from None
+        try:  # a constructor that reads tensor values (mmpretrain's ResNet drop-path rates)
+            return _models_registry(scope).build(model_cfg)
+        except Exception as e:  # noqa: BLE001
             raise ConfigError(_model_build_error(cfg, e)) from None
+
+
+def _needs_real_tensors(error: Exception) -> bool:
+    """The constructor read a value from a tensor, which meta tensors do not hold."""
+    return 'meta tensor' in str(error)
 
 
 def _describe_backbone(cfg: Config) -> str:

@@ -161,16 +161,36 @@ def prepare_train_config(cfg: Config,
         _check_resume_checkpoint(resume)
         cfg.resume, cfg.load_from = True, resume
     if backbone_weights is not None:
-        if not osp.isfile(backbone_weights):
-            raise ConfigError(f'--backbone-weights file {backbone_weights!r} does not exist')
-        init_cfg = dict(type='Pretrained', checkpoint=backbone_weights)
-        if backbone_prefix:
-            init_cfg['prefix'] = backbone_prefix
-        cfg.model.backbone.init_cfg = init_cfg
+        _use_backbone_weights(cfg, backbone_weights, backbone_prefix)
     _make_resumable(cfg)
     _check_train_checkpoints(cfg)
     _adapt_to_cpu(cfg)
     return cfg
+
+
+def _use_backbone_weights(cfg: Config, path: str, prefix: Optional[str] = None) -> str:
+    """Initialise the backbone from the checkpoint ``path``: a classifier (mmpretrain
+    ``ImageClassifier``), a bare backbone state dict or a whole model. The backbone's
+    weights are found in it (key prefix and layout, :mod:`trtvit_dense.models.pretrained`)
+    and must all be there; they are written to ``<work_dir>/pretrained/`` and
+    ``model.backbone.init_cfg`` loads that file. Returns its path."""
+    from ..models.pretrained import match_backbone_weights, save_backbone_weights
+    if not osp.isfile(path):
+        raise ConfigError(f'--backbone-weights file {path!r} does not exist')
+    target = model_weight_shapes(cfg, 'backbone')
+    try:
+        found = match_backbone_weights(state_dict_of(read_checkpoint(path)), target, path,
+                                       f'the backbone of {describe_model(cfg)}', prefix)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    name = osp.splitext(osp.basename(path))[0]
+    converted = osp.join(cfg.work_dir, 'pretrained', f'{name}_backbone.pth')
+    save_backbone_weights(found, converted, source=osp.abspath(path))
+    print_log(f'backbone weights: {len(found.state_dict)} of {path} (key prefix '
+              f'{found.prefix!r}, layout {found.layout!r}; {found.unused} other keys '
+              f'unused) -> {converted}', logger='current')
+    cfg.model.backbone.init_cfg = dict(type='Pretrained', checkpoint=converted)
+    return converted
 
 
 def _check_train_checkpoints(cfg: Config) -> None:
@@ -229,7 +249,7 @@ def prepare_test_config(cfg: Config,
         cfg.test_evaluator.output_dir = out
         cfg.test_evaluator.keep_results = True
     elif out is not None and not out.endswith(('.pkl', '.pickle')):
-        raise ConfigError(f'--out {out!r}: detection predictions are dumped to a .pkl file')
+        raise ConfigError(f'--out {out!r}: {task.name} predictions are dumped to a .pkl file')
     _adapt_to_cpu(cfg)
     return cfg
 
@@ -293,9 +313,8 @@ def test(cfg: Config, out: Optional[str] = None, backend: str = 'pytorch',
             cfg.test_evaluator.output_dir = str(outputs.enter_context(atomic_dir(out)))
         runner = build_runner(cfg, splits=('test', ), check=backend == 'pytorch')
         if out is not None and task.predictions == 'pkl':
-            from mmdet.evaluation import DumpDetResults
             tmp = outputs.enter_context(atomic_path(out, suffix='.tmp.pkl'))
-            runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=str(tmp)))
+            runner.test_evaluator.metrics.append(task.dump_results(str(tmp)))
         metrics = runner.test()
     if not metrics:
         # mmdet's CocoMetric logs an error and returns nothing when no image has a

@@ -1,5 +1,5 @@
 """Backbone comparison: TRT-ViT a-d against the ResNet-50 baseline under the same
-detector/segmentor, backend and precision (``tools/benchmark.py --compare``)."""
+detector/segmentor/classifier, backend and precision (``tools/benchmark.py --compare``)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,6 +17,7 @@ FAMILIES = {
     'mask_rcnn': 'mask_rcnn/mask-rcnn_{}_fpn_1x_coco.py',
     'retinanet': 'retinanet/retinanet_{}_fpn_1x_coco.py',
     'upernet': 'upernet/upernet_{}_4xb4-160k_ade20k-512x512.py',
+    'imagenet': 'imagenet/{}_8xb128_in1k.py',  # ImageNet-1k classification
 }
 BACKBONES = ('trtvit-a', 'trtvit-b', 'trtvit-c', 'trtvit-d', 'r50')
 BASELINE = 'r50'
@@ -91,6 +92,12 @@ def _is_baseline(row: dict, family: str) -> bool:
 
 
 def _family(row: dict) -> str:
+    """The family of a row's config: by the pattern's text before the backbone tag
+    (``mask-rcnn_``), or after it when nothing comes before (``_8xb128_in1k``); any other
+    classifier (the toy ones) compares as 'imagenet'."""
     stem = Path(row['config']).stem
-    return next((f for f, pattern in FAMILIES.items()
-                 if stem.startswith(Path(pattern).stem.split('{}')[0])), stem)
+    for family, pattern in FAMILIES.items():
+        before, after = Path(pattern).stem.split('{}')
+        if (before and stem.startswith(before)) or (not before and stem.endswith(after)):
+            return family
+    return 'imagenet' if row.get('task') == 'classification' else stem

@@ -32,8 +32,8 @@ def benchmark_environment(threads: int | None) -> dict:
 
 
 class _DenseNetwork(torch.nn.Module):
-    """Backbone, neck and dense heads (RPN/RetinaNet head, decode head) of a model: the
-    part whose cost depends only on the input size."""
+    """Backbone, neck and dense heads (RPN/RetinaNet head, decode head, a classifier's
+    head) of a model: the part whose cost depends only on the input size."""
 
     def __init__(self, model: torch.nn.Module):
         super().__init__()
@@ -42,7 +42,7 @@ class _DenseNetwork(torch.nn.Module):
     def forward(self, x):
         feats = self.model.extract_feat(x)
         outs = [feats]
-        for name in ('rpn_head', 'bbox_head', 'decode_head'):
+        for name in ('rpn_head', 'bbox_head', 'decode_head', 'head'):  # 'head': a classifier
             head = getattr(self.model, name, None)
             if head is not None:
                 outs.append(head(feats))

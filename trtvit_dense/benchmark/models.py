@@ -163,6 +163,12 @@ class ModelStore:
     def opt_input(self, cfg: Config, dcfg: DeployConfig, first_image: str) -> np.ndarray:
         return make_inputs(load_images([first_image]), dcfg.opt_shape, *normalization(cfg))
 
+    def batch_input(self, cfg: Config, dcfg: DeployConfig, first_image: str,
+                    batch: int) -> np.ndarray:
+        """``batch`` copies of the opt input: [batch, 3, opt H, opt W]."""
+        shape = (batch, *dcfg.opt_shape[1:])
+        return make_inputs(load_images([first_image]), shape, *normalization(cfg))
+
     def opt_item(self, dcfg: DeployConfig, first_image: str) -> dict:
         """The pipeline input of the end-to-end timings at the opt shape: a real image
         stored at the opt size (H x W), as JPEG like the datasets', without annotations."""

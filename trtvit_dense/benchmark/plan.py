@@ -56,6 +56,9 @@ class BenchmarkOptions:
     use_cache: bool = True
     progress: bool = True
     seed: int = 0
+    # also time the model compute at this batch (opt height/width): throughput and
+    # per-image latency, as the TRT-ViT paper times classifiers (batch 8); None: not
+    batch: int | None = None
 
 
 @dataclass
@@ -88,6 +91,10 @@ def plan_rows(specs: Sequence[ModelSpec], options: BenchmarkOptions) -> list[Row
             check_backend(name, options.device, probe=False)
         except BackendError as e:
             raise BenchmarkError(str(e)) from None
+    if options.batch is not None and (isinstance(options.batch, bool)
+                                      or not isinstance(options.batch, int)
+                                      or options.batch < 1):
+        raise BenchmarkError(f'--batch must be an integer >= 1, got {options.batch!r}')
     if options.num_images is not None and options.num_images < 1:
         raise BenchmarkError(f'--num-images must be >= 1, got {options.num_images}')
     if 'int8' in options.precisions and options.calib_num is not None \

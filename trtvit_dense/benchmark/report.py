@@ -3,7 +3,8 @@ model x backend x precision), ``report.md`` (the table to read) and ``pareto.png
 
 A row is a JSON object (see :data:`ROW_KEYS`); latency statistics are
 :class:`~trtvit_dense.benchmark.stats.LatencyStats` dicts in milliseconds; accuracy is
-in percentage points (COCO mAP x 100, mmseg's mIoU as it reports it).
+in percentage points (COCO mAP x 100, mmseg's mIoU and mmpretrain's top-1 / top-5 as
+they report them).
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ __all__ = ['ROW_KEYS', 'STAT_KEYS', 'ACCURACY_KEYS', 'REPORT_VERSION', 'primary_
 REPORT_VERSION = 1
 STAT_KEYS = ('count', 'mean_ms', 'median_ms', 'p90_ms', 'p95_ms', 'p99_ms', 'min_ms',
              'max_ms', 'throughput')
-ACCURACY_KEYS = ('bbox_mAP', 'segm_mAP', 'mIoU', 'aAcc')
+ACCURACY_KEYS = ('bbox_mAP', 'segm_mAP', 'mIoU', 'aAcc', 'top1', 'top5')
 ROW_KEYS = ('name', 'task', 'config', 'backbone', 'model_file', 'weights', 'backend',
             'precision',
             'device', 'params_m', 'gmacs', 'profile', 'compute_opt', 'e2e_opt', 'data',
@@ -95,6 +96,10 @@ def flatten_row(row: dict) -> dict:
         flat[f'data_model_{k}'] = (data.get('model') or {}).get(k)
     for k in ACCURACY_KEYS:
         flat[k] = (row.get('accuracy') or {}).get(k)
+    batch = row.get('compute_batch') or {}
+    flat['batch'] = batch.get('batch')
+    flat['batch_per_image_ms'] = batch.get('per_image_ms')
+    flat['batch_throughput'] = batch.get('throughput')
     flat['speedup_e2e'] = row.get('speedup_e2e')
     flat['speedup_compute'] = row.get('speedup_compute')
     env = row.get('environment') or {}
@@ -119,17 +124,30 @@ def format_markdown(rows: Sequence[dict], title: str = 'Benchmark',
                   f"- torch {env.get('torch')}, onnxruntime {env.get('onnxruntime')}, "
                   f"TensorRT {env.get('tensorrt') or 'not installed'}, mmdet "
                   f"{env.get('mmdet')}, mmseg {env.get('mmseg')}"]
-    lines += ['- latency in ms, batch 1: *compute* is the graph/engine call alone at the '
-              "profile's opt shape, *e2e* adds decode, pre-processing and "
-              'post-processing (mask pasting) for an image that the test pipeline turns '
-              'into the opt shape; *data* is end to end over the dataset images at '
-              'their own shapes; *host* is the share of decode+pre+post in e2e',
-              '- accuracy in points (COCO mAP x 100, mIoU) on the same images, from the '
-              'same backend; speed-up is end to end vs PyTorch eager of the same model',
+    lines += ['- latency in ms: *compute* is the graph/engine call alone at the '
+              "profile's opt shape (its batch), *e2e* adds decode, pre-processing and "
+              'post-processing (mask pasting) for one image that the test pipeline turns '
+              'into the opt height and width; *data* is end to end over the dataset '
+              'images at their own shapes; *host* is the share of decode+pre+post in e2e',
+              '- accuracy in points (COCO mAP x 100, mIoU, top-1/top-5 %) on the same '
+              'images, from the same backend; speed-up is end to end vs PyTorch eager of '
+              'the same model',
               '']
+    batched = [r for r in rows if r.get('compute_batch')]
+    classify = any(r['task'] == 'classification' for r in rows)
+    if batched:
+        lines.insert(-1, f"- *batch {batched[0]['compute_batch']['batch']}*: the compute "
+                     'at that batch and the opt height and width, per image (ms) and in '
+                     'images per second')
     head = ['model', 'backend', 'prec', 'params M', 'GMACs', 'compute mean', 'median',
             'p99', 'e2e mean', 'host %', 'data e2e median', 'images', 'bbox mAP',
-            'segm mAP', 'mIoU', 'speed-up']
+            'segm mAP', 'mIoU']
+    if classify:
+        head += ['top-1', 'top-5']
+    if batched:
+        n = batched[0]['compute_batch']['batch']
+        head += [f'batch {n} ms/img', f'batch {n} img/s']
+    head += ['speed-up']
     table = []
     for r in rows:
         c, e = r['compute_opt'], r['e2e_opt']
@@ -141,8 +159,13 @@ def format_markdown(rows: Sequence[dict], title: str = 'Benchmark',
                  _fmt(c['p99_ms']), _fmt(e['mean_ms']),
                  _fmt(None if host is None else 100 * host),
                  _fmt((data.get('e2e') or {}).get('median_ms')), str(data.get('images', '-')),
-                 _fmt(acc.get('bbox_mAP')), _fmt(acc.get('segm_mAP')), _fmt(acc.get('mIoU')),
-                 _fmt(r.get('speedup_e2e'), '.2f') + ('x' if r.get('speedup_e2e') else '')]
+                 _fmt(acc.get('bbox_mAP')), _fmt(acc.get('segm_mAP')), _fmt(acc.get('mIoU'))]
+        if classify:
+            cells += [_fmt(acc.get('top1')), _fmt(acc.get('top5'))]
+        if batched:
+            b = r.get('compute_batch') or {}
+            cells += [_fmt(b.get('per_image_ms'), '.2f'), _fmt(b.get('throughput'))]
+        cells.append(_fmt(r.get('speedup_e2e'), '.2f') + ('x' if r.get('speedup_e2e') else ''))
         table.append(cells)
     lines.append(markdown_table(head, table))
     if extra:

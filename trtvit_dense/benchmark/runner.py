@@ -9,7 +9,10 @@ For every row the same backend object is timed and scored:
    saved at the opt size, so the config's test pipeline produces the opt shape, with
    the share of each stage;
 3. ``data``: one pass over the dataset split at the images' own shapes: end-to-end
-   latency and the mmdet/mmseg evaluators' accuracy from the very same predictions.
+   latency and the mmdet/mmseg/mmpretrain evaluators' accuracy from the very same
+   predictions;
+4. ``compute_batch`` (``--batch N``): the model compute at batch N and the opt height
+   and width: throughput and per-image latency.
 
 PyTorch rows run the export wrapper eagerly: the computation the graph holds (BN folded
 into convs), whose predictions equal mmdet's/mmseg's own (tested in
@@ -106,6 +109,16 @@ class Benchmark:
         data, _ = self.cache.get_or_compute(
             'data', dict(base_key, data=store.data_key(cfg, dataset)),
             lambda: measure.measure_data(cfg, get_backend()[1], dataset, f'{label}: images'))
+        batch = None
+        if self.options.batch is not None:
+            n = self.options.batch
+            check_batch(n, dcfg, spec.display_name)
+            batch, _ = self.cache.get_or_compute(
+                'compute_batch', dict(timing_key, image=first_image, batch=n),
+                lambda: measure.measure_compute(
+                    get_backend()[0], store.batch_input(cfg, dcfg, first_image, n),
+                    f'{label}: compute at batch {n}'))
+            batch = dict(batch, batch=n, per_image_ms=batch['mean_ms'] / n)
         result = dict(
             name=spec.display_name, task=task, config=spec.config,
             backbone=_backbone_name(cfg), model_file=str(source),
@@ -116,6 +129,8 @@ class Benchmark:
             gmacs_scope=complexity['gmacs_scope'], profile=dcfg.to_dict()['profile'],
             compute_opt=compute, e2e_opt=e2e, data=data, accuracy=data['accuracy'],
             deploy=deploy_info, speedup_e2e=None, speedup_compute=None, environment=env)
+        if batch is not None:
+            result['compute_batch'] = batch
         if self.options.paired and row.backend != 'pytorch' and not is_deployed:
             result['paired'] = self.paired_row(row, cfg, dcfg, timing_key, first_image,
                                                get_backend)
@@ -171,6 +186,17 @@ class Benchmark:
         return result
 
 
+def check_batch(batch: int, dcfg: DeployConfig, name: str) -> None:
+    """``--batch`` must lie in the deploy profile's batch range."""
+    low, high = dcfg.min_shape[0], dcfg.max_shape[0]
+    if not low <= batch <= high:
+        where = f' ({dcfg.path})' if dcfg.path else ''
+        raise BenchmarkError(
+            f'--batch {batch} is outside the batch range {low}..{high} of the deploy '
+            f'profile of {name}{where}; give a batch in it or a deploy config whose '
+            'max_shape allows it (--deploy-cfg)')
+
+
 def _backbone_name(cfg: Config) -> str:
     bb = cfg.model.backbone
     if bb.get('type') in ('TRTViT', 'trtvit_dense.TRTViT'):
@@ -190,6 +216,13 @@ def run_benchmark(specs: Sequence[ModelSpec], work_dir: str | Path,
     if options.threads:
         torch.set_num_threads(options.threads)
     bench = Benchmark(work_dir, options, progress_factory)
+    if options.batch is not None:  # refuse a batch outside a profile before measuring
+        for row in rows:
+            cfg = bench.store.config(row.spec)
+            dcfg = bench.store.deploy_config(task_of(cfg).name)
+            if row.source is not None and backend_of(row.source) != 'pytorch':
+                dcfg = DeployedArtifact.of_file(row.source).deploy_config(row.source) or dcfg
+            check_batch(options.batch, dcfg, row.spec.display_name)
     results = []
     for row in rows:
         result = bench.run_row(row)

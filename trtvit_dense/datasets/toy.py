@@ -1,4 +1,5 @@
-"""Deterministic toy datasets in the on-disk formats of COCO instances and ADE20K.
+"""Deterministic toy datasets in the on-disk formats of COCO instances, ADE20K and
+ImageNet (mmpretrain's ``data/imagenet`` layout).
 
 The scenes are meant to be learnt in minutes on a CPU (smoke training of Mask R-CNN and
 UPerNet) while exercising what real data exercises in loaders and metrics: COCO category
@@ -8,7 +9,8 @@ ratios, occlusion, and unlabelled (0) pixels in ADE20K label maps.
 Every class is a shape with a class-typical hue (red circles, blue rectangles, ...),
 filled with a texture of that hue and painted over a textured low-saturation background
 with low-saturation clutter that belongs to no class. Later shapes occlude earlier ones;
-annotations describe the visible part.
+annotations describe the visible part. A toy ImageNet image holds one shape, its class,
+over the same background and clutter (the pretraining task of the other two).
 
 Each image draws from its own random stream, seeded by (seed, dataset, split, index): the
 same arguments give byte-identical files, and a smaller dataset is a prefix of a larger.
@@ -31,7 +33,8 @@ import pycocotools.mask as mask_util
 __all__ = [
     'GENERATOR_VERSION', 'DEFAULT_NUM_TRAIN', 'DEFAULT_NUM_VAL', 'DEFAULT_IMAGE_SIZE', 'TOY_COCO_CLASSES',
     'TOY_COCO_CATEGORY_IDS', 'TOY_COCO_PALETTE', 'TOY_ADE_CLASSES', 'TOY_ADE_PALETTE',
-    'make_toy_coco', 'make_toy_ade', 'existing_toy_summary', 'ensure_toy_dataset'
+    'TOY_IMAGENET_CLASSES', 'TOY_DATASETS', 'make_toy_coco', 'make_toy_ade', 'make_toy_imagenet',
+    'existing_toy_summary', 'ensure_toy_dataset'
 ]
 
 # Bump whenever the files generated for a given seed change.
@@ -54,10 +57,12 @@ TOY_COCO_PALETTE = ((220, 20, 60), (30, 60, 220), (30, 170, 60), (240, 200, 20),
 # Pixel values 1..N of the label maps; 0 is "other" (ignored with reduce_zero_label).
 TOY_ADE_CLASSES = ('sky', 'ground') + SHAPES
 TOY_ADE_PALETTE = ((135, 206, 235), (140, 100, 60)) + TOY_COCO_PALETTE
+# Labels 0..N-1 of the toy ImageNet (class folder names, in label order).
+TOY_IMAGENET_CLASSES = SHAPES
 
 META_FILE = 'toy_meta.json'
 _GENERATOR = 'trtvit_dense.datasets.toy'
-_DATASET_KEYS = {'coco': 0, 'ade': 1}
+_DATASET_KEYS = {'coco': 0, 'ade': 1, 'imagenet': 2}
 _SPLITS = ('train', 'val')
 _ADE_SPLIT_DIRS = {'train': 'training', 'val': 'validation'}
 JPEG_QUALITY = 90
@@ -238,6 +243,22 @@ def _ade_image(rng: np.random.Generator,
     return _finish(rng, canvas), labels
 
 
+def _imagenet_image(rng: np.random.Generator, label: int,
+                    size_range: Tuple[int, int]) -> np.ndarray:
+    """One shape of class ``label`` over background and clutter, drawn again (from the
+    same stream) until enough of it is visible."""
+    h, w = _image_size(rng, size_range)
+    while True:
+        canvas = np.empty((h, w, 3), np.float32)
+        _paint(rng, canvas, np.ones((h, w), bool), _dull_colours(rng))
+        for mask in _clutter_masks(rng, h, w):
+            _paint(rng, canvas, mask, _dull_colours(rng))
+        mask = _shape_mask(rng, SHAPES[label], h, w)
+        if mask.sum() >= _MIN_VISIBLE_PIXELS:
+            _paint(rng, canvas, mask, _shape_colours(rng, label))
+            return _finish(rng, canvas)
+
+
 def _coco_segmentation(visible: np.ndarray) -> Union[List[List[float]], Dict[str, object]]:
     """A polygon for a single region without holes, a compressed RLE otherwise."""
     # COCO rasterises a polygon by pixel centres (pixel x spans [x, x + 1]), so a contour
@@ -320,6 +341,24 @@ def _write_ade_split(root: Path, split: str, seed: int, count: int,
     fractions = (pixels / pixels.sum()).round(4).tolist()
     return dict(images=count, ignored_fraction=fractions[0],
                 class_fraction=dict(zip(TOY_ADE_CLASSES, fractions[1:])))
+
+
+def _write_imagenet_split(root: Path, split: str, seed: int, count: int,
+                          size_range: Tuple[int, int]) -> Dict[str, object]:
+    (root / 'meta').mkdir(exist_ok=True)
+    for name in TOY_IMAGENET_CLASSES:
+        (root / split / name).mkdir(parents=True)
+    lines, per_class = [], [0] * len(TOY_IMAGENET_CLASSES)
+    for index in range(count):
+        label = index % len(TOY_IMAGENET_CLASSES)  # balanced classes, interleaved
+        image = _imagenet_image(_image_rng(seed, 'imagenet', split, index), label, size_range)
+        rel = f'{TOY_IMAGENET_CLASSES[label]}/{split}_{index + 1:08d}.jpg'
+        _write_image(root / split / rel, image)
+        lines.append(f'{rel} {label}\n')
+        per_class[label] += 1
+    # mmpretrain's ImageNet annotation list: "<path relative to the split folder> <label>"
+    (root / 'meta' / f'{split}.txt').write_text(''.join(lines))
+    return dict(images=count, per_class=dict(zip(TOY_IMAGENET_CLASSES, per_class)))
 
 
 def _read_meta(out_dir: Path) -> Optional[dict]:
@@ -436,10 +475,38 @@ def make_toy_ade(out_dir: PathLike, num_train: int = DEFAULT_NUM_TRAIN,
     return _generate(out_dir, 'ade', seed, num_train, num_val, image_size, _write_ade_split)
 
 
+def make_toy_imagenet(out_dir: PathLike, num_train: int = DEFAULT_NUM_TRAIN,
+                      num_val: int = DEFAULT_NUM_VAL, seed: int = 0,
+                      image_size: Tuple[int, int] = DEFAULT_IMAGE_SIZE) -> dict:
+    """Write a toy classification dataset in mmpretrain's ImageNet layout.
+
+    Files: ``{train,val}/<class>/{train,val}_<n:08d>.jpg`` (one folder per class of
+    :data:`TOY_IMAGENET_CLASSES`), ``meta/{train,val}.txt`` (one ``<class>/<file> <label>``
+    line per image, as ImageNet's ``meta/`` lists) and ``toy_meta.json``. Classes take
+    turns, so every split is balanced. Replacement rules as in :func:`make_toy_coco`.
+
+    Args:
+        out_dir: Dataset root (``data_root`` of the configs).
+        num_train: Number of training images.
+        num_val: Number of validation images.
+        seed: Seed of the random streams; equal seeds give byte-identical files.
+        image_size: As in :func:`make_toy_coco`.
+
+    Returns:
+        Per split: ``images`` and ``per_class`` image counts.
+
+    Raises:
+        ValueError: A count is not a positive integer, ``seed`` is negative, or
+            ``out_dir`` holds something other than a toy ImageNet dataset.
+    """
+    return _generate(out_dir, 'imagenet', seed, num_train, num_val, image_size,
+                     _write_imagenet_split)
+
+
 def existing_toy_summary(out_dir: PathLike, kind: str, seed: int, num_train: int,
                          num_val: int,
                          image_size: Tuple[int, int] = DEFAULT_IMAGE_SIZE) -> Optional[dict]:
-    """The summary of the toy ``kind`` ('coco' or 'ade') dataset at ``out_dir`` if it was
+    """The summary of the toy ``kind`` ('coco', 'ade' or 'imagenet') dataset at ``out_dir`` if it was
     generated with these arguments by this generator version, else None."""
     meta = _read_meta(Path(out_dir))
     expected = dict(version=GENERATOR_VERSION, kind=kind, seed=seed, num_train=num_train,
@@ -452,12 +519,19 @@ def existing_toy_summary(out_dir: PathLike, kind: str, seed: int, num_train: int
 def ensure_toy_dataset(out_dir: PathLike, kind: str, force: bool = False, seed: int = 0,
                        num_train: int = DEFAULT_NUM_TRAIN, num_val: int = DEFAULT_NUM_VAL,
                        image_size: Tuple[int, int] = DEFAULT_IMAGE_SIZE) -> Tuple[dict, bool]:
-    """``(summary, generated)``: the toy ``kind`` ('coco' or 'ade') dataset at ``out_dir``,
+    """``(summary, generated)``: the toy ``kind`` ('coco', 'ade', 'imagenet') dataset at ``out_dir``,
     generated unless one made with the same arguments by this generator version is
     there already (``force`` regenerates it anyway)."""
     params = dict(seed=seed, num_train=num_train, num_val=num_val, image_size=image_size)
     summary = None if force else existing_toy_summary(out_dir, kind, **params)
     if summary is not None:
         return summary, False
-    make = {'coco': make_toy_coco, 'ade': make_toy_ade}[kind]
+    make = TOY_DATASETS.get(kind)
+    if make is None:
+        raise ValueError(f'kind must be one of {tuple(TOY_DATASETS)}, got {kind!r}')
     return make(out_dir, **params), True
+
+
+# The toy datasets by kind (tools/make_toy_data.py generates each into <out-dir>/toy_<kind>).
+TOY_DATASETS: Dict[str, Callable[..., dict]] = {
+    'coco': make_toy_coco, 'ade': make_toy_ade, 'imagenet': make_toy_imagenet}

@@ -8,6 +8,8 @@ preprocessor, goes through the PyTorch export wrapper (eager) and the backend:
   box with the same label and IoU > 0.99, or be explained by a score tie (below);
   masks of matched boxes are dense tensors;
 * segmentation: >= 99.9% identical pixel labels;
+* classification: >= 99.9% of the images with the same top-1 class (or a score tie,
+  below) and every score (softmax probability) within 1e-3 of PyTorch's;
 * dense tensors (masks, logits): max abs error <= 1e-3 of the reference's scale
   (its max abs value).
 
@@ -54,6 +56,8 @@ class Tolerances:
     score_tie: float = 1e-5      # score difference that is fp32 noise (ties, see above)
     tie_iou: float = 0.5         # overlap at which NMS lets only one of two boxes survive
     tie_share: float = 0.1       # the most of a shape's boxes that ties may explain
+    top1_agree: float = 0.999    # fraction of images with the same top-1 class
+    score_abs: float = 1e-3      # max abs error of a class probability
 
 
 @dataclass
@@ -81,7 +85,9 @@ def normalization(cfg) -> tuple[Sequence[float], Sequence[float], bool]:
     """(mean, std, bgr_to_rgb) of the config's data preprocessor, the normalisation
     arguments of :func:`make_inputs` (identity where the config sets none)."""
     pre = cfg.model.get('data_preprocessor') or {}
-    return pre.get('mean', (0, 0, 0)), pre.get('std', (1, 1, 1)), pre.get('bgr_to_rgb', False)
+    # mmdet/mmseg call it bgr_to_rgb, mmpretrain to_rgb
+    return (pre.get('mean', (0, 0, 0)), pre.get('std', (1, 1, 1)),
+            pre.get('bgr_to_rgb', pre.get('to_rgb', False)))
 
 
 def load_images(paths: Sequence[str | Path]) -> list[np.ndarray]:

@@ -117,7 +117,10 @@ DEFAULT_CALIB_NUM = 32
 # pixels are checked loosely (tight enough to fail a broken calibration) and dense
 # tensors (masks, logits) are reported, not checked; docs/quantization.md has the
 # measurements these bounds come from.
-INT8_TOLERANCES = Tolerances(box_match=0.5, box_iou=0.5, pixel_agree=0.95, dense_rel=1.0)
+# Classifiers: the top-1 class must survive (>= 90% of the images; the toy classifiers
+# keep 100%), probabilities may move by 0.05 (the toy TRT-ViT-A moved at most 1.1e-2).
+INT8_TOLERANCES = Tolerances(box_match=0.5, box_iou=0.5, pixel_agree=0.95, dense_rel=1.0,
+                             top1_agree=0.9, score_abs=0.05)
 
 _SHAPE_OPS = frozenset({'Shape', 'Size'})
 _Q, _DQ = 'QuantizeLinear', 'DequantizeLinear'

@@ -5,7 +5,8 @@ task with the same functions, which the generic deploy code calls through the ta
 * ``head_config(model_cfg)``: the model part whose ``num_classes`` a deployed file must
   share with the config (see :func:`trtvit_dense.deploy.onnx.export.model_signature`);
 * ``attach_predictions(outputs, data_samples, model_cfg)``: host post-processing of a
-  backend's outputs into mmdet/mmseg data samples;
+  backend's outputs into mmdet/mmseg/mmpretrain data samples;
 * ``compare(ref, out, tol)``, ``failures(metrics, tol)`` and
-  ``table(rows) -> (head, cells)``: the verification of a backend against PyTorch.
+  ``table(rows) -> (head, cells)``: the verification of a backend against PyTorch;
+* ``describe_tolerances(tol)``: the tolerances of that verification, in words.
 """

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from ..verify import Tolerances, VerifyRow
 
 __all__ = ['build_exportable', 'head_config', 'mask_threshold', 'attach_predictions',
-           'compare', 'failures', 'table']
+           'compare', 'failures', 'table', 'describe_tolerances']
 
 
 def build_exportable(model: nn.Module, deploy_cfg: DeployConfig) -> nn.Module:
@@ -129,3 +129,10 @@ def table(rows: Sequence['VerifyRow']) -> tuple[list[str], list[list[str]]]:
               f"{r.metrics['mask_max_err']:.1e}" if 'mask_max_err' in r.metrics
               else '-'] for r in rows]
     return head, cells
+
+
+def describe_tolerances(tol: 'Tolerances') -> str:
+    dense = (f'dense error <= {tol.dense_rel} of the scale' if tol.dense_rel < 1
+             else 'mask errors reported, not checked')
+    return (f'>= {tol.box_match:.0%} of the boxes matched at IoU > {tol.box_iou}, {dense} '
+            '(fp32: 99% at IoU > 0.99, 1e-3)')

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from ..verify import Tolerances, VerifyRow
 
 __all__ = ['build_exportable', 'head_config', 'attach_predictions', 'compare', 'failures',
-           'table']
+           'table', 'describe_tolerances']
 
 
 def build_exportable(model: nn.Module, deploy_cfg: DeployConfig) -> nn.Module:
@@ -66,3 +66,9 @@ def table(rows: Sequence['VerifyRow']) -> tuple[list[str], list[list[str]]]:
               f"{r.metrics['logits_rel_err']:.1e}" if 'logits_rel_err' in r.metrics
               else '-'] for r in rows]
     return head, cells
+
+
+def describe_tolerances(tol: 'Tolerances') -> str:
+    dense = (f'logit error <= {tol.dense_rel} of the scale' if tol.dense_rel < 1
+             else 'logit errors reported, not checked')
+    return f'>= {tol.pixel_agree:.0%} identical pixels, {dense} (fp32: 99.9%, 1e-3)'

@@ -1,0 +1,6 @@
+# TRT-ViT-C delta on the TRT-ViT-A ImageNet-1k config (same recipe and schedule).
+_base_ = './trtvit-a_8xb128_in1k.py'
+
+model = dict(
+    backbone=dict(arch='c', drop_path_rate=0.2),  # deeper variants: more stochastic depth
+    head=dict(in_channels=2048))  # == TRTViT('c').out_channels[-1]
