@@ -27,11 +27,13 @@ def shared_data():
 
 @pytest.fixture(scope='session')
 def toy_data(tmp_path_factory):
-    """Small toy COCO and ADE20K datasets (8 train / 4 val images each)."""
-    from trtvit_dense.datasets import make_toy_ade, make_toy_coco
+    """Small toy COCO and ADE20K datasets (8 train / 4 val images each) and a toy
+    ImageNet (10 train / 8 val)."""
+    from trtvit_dense.datasets import make_toy_ade, make_toy_coco, make_toy_imagenet
     root = tmp_path_factory.mktemp('toy')
     make_toy_coco(root / 'toy_coco', num_train=8, num_val=4, seed=0)
     make_toy_ade(root / 'toy_ade', num_train=8, num_val=4, seed=0)
+    make_toy_imagenet(root / 'toy_imagenet', num_train=10, num_val=8, seed=0)
     return root
 
 

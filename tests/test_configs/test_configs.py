@@ -6,7 +6,8 @@ import torch
 
 from trtvit_dense.apis import ConfigError, load_config
 from trtvit_dense.checks import backbone_out_channels, check_channels
-from trtvit_dense.datasets import TOY_ADE_CLASSES, TOY_ADE_PALETTE, TOY_COCO_CLASSES
+from trtvit_dense.datasets import (TOY_ADE_CLASSES, TOY_ADE_PALETTE, TOY_COCO_CLASSES,
+                                   TOY_IMAGENET_CLASSES)
 from trtvit_dense.models import TRTViT
 
 ROOT = Path(__file__).parents[2]
@@ -21,6 +22,8 @@ def test_every_task_and_variant_has_a_config():
     expected |= {f'configs/retinanet/retinanet_trtvit-{v}_fpn_1x_coco.py' for v in 'abcd'}
     expected |= {f'configs/upernet/upernet_trtvit-{v}_4xb4-160k_ade20k-512x512.py'
                  for v in 'abcd'}
+    expected |= {f'configs/imagenet/{b}_8xb128_in1k.py'
+                 for b in ('trtvit-a', 'trtvit-b', 'trtvit-c', 'trtvit-d', 'r50', 'r50-v1c')}
     expected |= {'configs/mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py',
                  'configs/retinanet/retinanet_r50_fpn_1x_coco.py',
                  'configs/upernet/upernet_r50_4xb4-160k_ade20k-512x512.py'}
@@ -31,16 +34,19 @@ def test_every_task_and_variant_has_a_config():
 def test_config_channels_match_backbone(config):
     cfg = load_config(str(ROOT / config))
     assert cfg.custom_imports == dict(imports=['trtvit_dense'], allow_failed_imports=False)
-    assert cfg.default_scope in ('mmdet', 'mmseg')
+    assert cfg.default_scope in ('mmdet', 'mmseg', 'mmpretrain')
     channels = backbone_out_channels(cfg)
     backbone = cfg.model.backbone
     if backbone.type == 'TRTViT':
         with torch.device('meta'):
             expected = TRTViT(backbone.arch, out_indices=backbone.out_indices).out_channels
         assert channels == list(expected)
-    else:
-        assert channels == [256, 512, 1024, 2048]  # ResNet-50
-    if cfg.default_scope == 'mmdet':
+    else:  # ResNet-50, every stage or the last one (classifiers)
+        assert channels == [256, 512, 1024, 2048][-len(channels):]
+    if cfg.default_scope == 'mmpretrain':  # the pooled last stage feeds the head
+        assert channels == channels[-1:] and cfg.model.head.in_channels == channels[-1]
+        assert cfg.model.neck.type == 'GlobalAveragePooling'
+    elif cfg.default_scope == 'mmdet':
         assert list(cfg.model.neck.in_channels) == channels
     else:
         assert list(cfg.model.decode_head.in_channels) == channels
@@ -53,10 +59,26 @@ def test_optimizer_and_norms(config):
     cfg = load_config(str(ROOT / config))
     optimizer = cfg.optim_wrapper.optimizer
     assert optimizer.type == 'AdamW' and optimizer.weight_decay == 0.05
-    assert cfg.optim_wrapper.paramwise_cfg == dict(norm_decay_mult=0., bias_decay_mult=0.)
+    paramwise = cfg.optim_wrapper.paramwise_cfg
+    assert paramwise.norm_decay_mult == 0. and paramwise.bias_decay_mult == 0.
+    if cfg.default_scope == 'mmpretrain':  # the ImageNet recipe (DeiT/Swin)
+        assert optimizer.lr == pytest.approx(1e-3) and cfg.auto_scale_lr.base_batch_size == 1024
+        assert cfg.train_dataloader.batch_size * 8 == 1024  # 8xb128
+        assert cfg.train_cfg.max_epochs == 300
+        assert cfg.model.head.loss == dict(type='LabelSmoothLoss', label_smooth_val=0.1,
+                                           mode='original')
+        assert cfg.model.train_cfg.augments == [dict(type='Mixup', alpha=0.8),
+                                                dict(type='CutMix', alpha=1.0)]
+        assert [s.type for s in cfg.param_scheduler] == ['LinearLR', 'CosineAnnealingLR']
+        steps = [t.type for t in cfg.train_dataloader.dataset.pipeline]
+        assert {'RandAugment', 'RandomErasing', 'RandomResizedCrop'} <= set(steps)
+        assert cfg.model.data_preprocessor.to_rgb
+    else:
+        assert paramwise == dict(norm_decay_mult=0., bias_decay_mult=0.)
     assert cfg.sync_bn == 'torch'
-    assert cfg.model.backbone.norm_cfg.type == 'BN'
-    assert cfg.model.backbone.init_cfg is None  # nothing is downloaded
+    assert cfg.model.backbone.get('norm_cfg', dict(type='BN'))['type'] == 'BN'
+    init = cfg.model.backbone.get('init_cfg')  # nothing is downloaded
+    assert init is None or 'Pretrained' not in str(init)
     for head in ('decode_head', 'auxiliary_head'):
         if head in cfg.model:
             assert cfg.model[head].norm_cfg.type == 'BN'
@@ -66,10 +88,11 @@ TOY_CONFIGS = [c for c in CONFIGS if c.startswith('configs/toy/')]
 
 
 def test_toy_configs_pair_trtvit_a_with_r50():
-    assert len(TOY_CONFIGS) == 6
+    assert len(TOY_CONFIGS) == 9
     for config in TOY_CONFIGS:
-        if '_r50_' in config:
-            assert config.replace('_r50_', '_trtvit-a_') in TOY_CONFIGS
+        for r50 in ('_r50_', '_r50-v1c_'):
+            if r50 in config:
+                assert config.replace(r50, '_trtvit-a_') in TOY_CONFIGS
 
 
 @pytest.mark.parametrize('config', TOY_CONFIGS)
@@ -77,6 +100,11 @@ def test_toy_configs_use_the_generator_classes(config):
     classes, palette = ((TOY_ADE_CLASSES, TOY_ADE_PALETTE) if 'upernet' in config else
                         (TOY_COCO_CLASSES, None))
     cfg = load_config(str(ROOT / config))
+    if cfg.default_scope == 'mmpretrain':
+        for split in ('train', 'val', 'test'):
+            assert tuple(cfg[f'{split}_dataloader'].dataset.classes) == TOY_IMAGENET_CLASSES
+        assert cfg.model.head.num_classes == len(TOY_IMAGENET_CLASSES)
+        return
     for split in ('train', 'val', 'test'):
         meta = cfg[f'{split}_dataloader'].dataset.metainfo
         assert tuple(meta.classes) == tuple(classes)
@@ -92,6 +120,9 @@ def test_toy_configs_use_the_generator_classes(config):
     ('configs/upernet/upernet_trtvit-a_4xb4-160k_ade20k-512x512.py',
      'model.auxiliary_head.in_channels', 512,
      r'model.auxiliary_head.in_channels=512 does not match .* at in_index=2: 1024'),
+    ('configs/imagenet/trtvit-b_8xb128_in1k.py', 'model.head.in_channels', 1536,
+     r"model.head.in_channels=1536 does not match the last output of TRTViT\('b'\): 1792 "
+     r'channels; set model.head.in_channels=1792'),
 ])
 def test_channel_mismatch_is_reported(config, key, value, match):
     cfg = load_config(str(ROOT / config), {key: value})

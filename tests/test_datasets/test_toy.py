@@ -1,4 +1,5 @@
-"""Tests of the toy COCO / ADE20K generators, their loading in mmdet/mmseg, and the CLI."""
+"""Tests of the toy COCO / ADE20K / ImageNet generators, their loading in
+mmdet/mmseg/mmpretrain, and the CLI."""
 import subprocess
 import sys
 from pathlib import Path
@@ -9,12 +10,13 @@ import pytest
 from pycocotools.coco import COCO
 
 from trtvit_dense.datasets import (TOY_ADE_CLASSES, TOY_ADE_PALETTE, TOY_COCO_CATEGORY_IDS,
-                                   TOY_COCO_CLASSES, TOY_COCO_PALETTE, ensure_toy_dataset,
-                                   existing_toy_summary,
-                                   make_toy_ade, make_toy_coco)
+                                   TOY_COCO_CLASSES, TOY_COCO_PALETTE, TOY_DATASETS,
+                                   TOY_IMAGENET_CLASSES, ensure_toy_dataset,
+                                   existing_toy_summary, make_toy_ade, make_toy_coco,
+                                   make_toy_imagenet)
 
 ROOT = Path(__file__).resolve().parents[2]
-GENERATORS = {'coco': make_toy_coco, 'ade': make_toy_ade}
+GENERATORS = TOY_DATASETS
 ADE_SPLITS = {'train': 'training', 'val': 'validation'}
 
 
@@ -34,7 +36,7 @@ def toy_ade(tmp_path_factory):
     return root, make_toy_ade(root, num_train=4, num_val=6, seed=0)
 
 
-@pytest.mark.parametrize('kind', ['coco', 'ade'])
+@pytest.mark.parametrize('kind', ['coco', 'ade', 'imagenet'])
 def test_seed_determines_bytes(tmp_path, kind):
     trees = []
     for name, seed in (('a', 0), ('b', 0), ('c', 1)):
@@ -162,7 +164,7 @@ def test_ade_loads_in_mmseg(toy_ade):
     assert 255 in values and {0, 1} <= values
 
 
-@pytest.mark.parametrize('kind', ['coco', 'ade'])
+@pytest.mark.parametrize('kind', ['coco', 'ade', 'imagenet'])
 @pytest.mark.parametrize('kwargs, match', [
     (dict(num_train=0), 'num_train must be a positive integer'),
     (dict(num_val=-2), 'num_val must be a positive integer'),
@@ -217,7 +219,7 @@ def test_ensure_toy_dataset_generates_once_unless_forced(tmp_path):
     assert ensure_toy_dataset(tmp_path / 'ade', 'ade', **{**params, 'num_val': 2})[1]
 
 
-@pytest.mark.parametrize('kind', ['coco', 'ade'])
+@pytest.mark.parametrize('kind', ['coco', 'ade', 'imagenet'])
 def test_image_size_range(tmp_path, kind):
     GENERATORS[kind](tmp_path / kind, num_train=6, num_val=1, seed=0, image_size=(70, 90))
     images = [cv2.imread(str(p)) for p in (tmp_path / kind).rglob('*.jpg')]
@@ -241,13 +243,42 @@ def run_cli(*args: str) -> str:
 @pytest.mark.slow
 def test_cli_skips_unchanged_datasets(tmp_path):
     args = ['--out-dir', str(tmp_path), '--num-train', '2', '--num-val', '1']
-    assert run_cli(*args).count('generated in') == 2
-    assert sorted(p.name for p in tmp_path.iterdir()) == ['toy_ade', 'toy_coco']
+    assert run_cli(*args).count('generated in') == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['toy_ade', 'toy_coco',
+                                                          'toy_imagenet']
     # A file added after generation shows whether a run replaced the dataset.
     marker = tmp_path / 'toy_coco' / 'marker'
     marker.write_text('')
-    assert run_cli(*args).count('up to date') == 2
+    assert run_cli(*args).count('up to date') == 3
     assert marker.exists()
     output = run_cli(*args, '--only', 'coco', '--force')
     assert output.count('generated in') == 1 and 'toy_ade' not in output
     assert not marker.exists()
+
+
+def test_imagenet_layout_and_loading(tmp_path):
+    """mmpretrain's ImageNet layout: class folders, meta/<split>.txt with one
+    "<class>/<file> <label>" line per image, balanced classes; mmpretrain's ImageNet
+    dataset reads it with the toy classes and the labels of the folders."""
+    from mmpretrain.datasets import ImageNet
+    root = tmp_path / 'toy_imagenet'
+    summary = make_toy_imagenet(root, num_train=10, num_val=7, seed=0)
+    assert summary['train'] == dict(images=10, per_class={c: 2 for c in TOY_IMAGENET_CLASSES})
+    assert summary['val']['per_class'] == dict(zip(TOY_IMAGENET_CLASSES, (2, 2, 1, 1, 1)))
+    lines = (root / 'meta' / 'val.txt').read_text().splitlines()
+    assert lines[:2] == ['circle/val_00000001.jpg 0', 'rectangle/val_00000002.jpg 1']
+    for line in lines:
+        rel, label = line.split()
+        assert rel.split('/')[0] == TOY_IMAGENET_CLASSES[int(label)]
+        assert cv2.imread(str(root / 'val' / rel)) is not None
+    dataset = ImageNet(data_root=str(root), split='val', classes=list(TOY_IMAGENET_CLASSES),
+                       pipeline=[])
+    assert len(dataset) == 7
+    assert [dataset.get_data_info(i)['gt_label'] for i in range(7)] == [0, 1, 2, 3, 4, 0, 1]
+    assert dataset.metainfo['classes'] == TOY_IMAGENET_CLASSES
+
+
+def test_unknown_toy_kind_is_refused(tmp_path):
+    with pytest.raises(ValueError, match=r"kind must be one of \('coco', 'ade', 'imagenet'\), "
+                       r"got 'voc'"):
+        ensure_toy_dataset(tmp_path / 'x', 'voc')

@@ -15,11 +15,12 @@ from trtvit_dense.tasks import TASK_NAMES, TASKS, get_task, task_of_scope
 
 
 def test_task_registry():
-    assert TASK_NAMES == ('detection', 'segmentation')
+    assert TASK_NAMES == ('detection', 'segmentation', 'classification')
     assert task_of_scope('mmdet') is TASKS['detection']
     assert task_of_scope('mmseg') is TASKS['segmentation'] and task_of_scope('mmpose') is None
+    assert task_of_scope('mmpretrain') is TASKS['classification']
     with pytest.raises(ValueError, match=r"task must be one of \('detection', "
-                       r"'segmentation'\), got 'pose'"):
+                       r"'segmentation', 'classification'\), got 'pose'"):
         get_task('pose')
     metrics = {'coco/bbox_mAP': 0.539, 'coco/segm_mAP': 0.598, 'coco/bbox_mAP_50': 0.8}
     assert get_task('detection').accuracy_points(metrics) == pytest.approx(
@@ -27,10 +28,12 @@ def test_task_registry():
     assert get_task('segmentation').accuracy_points(
         {'mIoU': 76.76, 'aAcc': 95.1, 'mAcc': 80.0, 'IoU.sky': 99.0}) == dict(
             mIoU=76.76, aAcc=95.1, mAcc=80.0)
+    assert get_task('classification').accuracy_points(
+        {'accuracy/top1': 96.0, 'accuracy/top5': 100.0}) == dict(top1=96.0, top5=100.0)
     for task in TASKS.values():  # every task has its deploy side
         assert task.primary_metric in dict(task.metrics)
         for hook in ('build_exportable', 'head_config', 'attach_predictions', 'compare',
-                     'failures', 'table'):
+                     'failures', 'table', 'describe_tolerances'):
             assert callable(getattr(task.deploy, hook)), (task.name, hook)
 
 

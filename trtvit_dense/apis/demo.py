@@ -2,15 +2,21 @@
 
 Steps, each reused when a previous run finished it:
 
-1. ``data``: generate the toy COCO and ADE20K datasets (``tools/make_toy_data.py``);
-2. ``train``: train Mask R-CNN, RetinaNet and UPerNet with TRT-ViT-A and the ResNet-50
-   baseline on them for the toy configs' fixed schedules (an interrupted training
-   resumes from its last checkpoint);
-3. ``benchmark``: the benchmark tool deploys every checkpoint to a dynamic ONNX graph,
+1. ``data``: generate the toy COCO and ADE20K datasets (``tools/make_toy_data.py``), and
+   the toy ImageNet with ``pretrain``;
+2. ``pretrain`` (``tools/demo.py --pretrain`` only): train the toy classifiers of both
+   backbone families (TRT-ViT-A, ResNet-50 and mmseg's ResNetV1c-50) on the toy
+   ImageNet, the same way;
+3. ``train``: train Mask R-CNN, RetinaNet and UPerNet with TRT-ViT-A and the ResNet-50
+   baseline on them for the toy configs' fixed schedules, from scratch or, with
+   ``pretrain``, from the pretrained backbones (``--backbone-weights``); an interrupted
+   training resumes from its last checkpoint;
+4. ``benchmark``: the benchmark tool deploys every checkpoint to a dynamic ONNX graph,
    verifies it against PyTorch, evaluates PyTorch and ONNX Runtime on the same
    validation images (box/mask mAP, mIoU) and times both, then writes
-   ``report.md``/``report.json``/``report.csv``/``pareto.png``;
-4. ``targets``: the accuracy the trained TRT-ViT-A models must reach (toy bbox mAP >=
+   ``report.md``/``report.json``/``report.csv``/``pareto.png`` (the classifiers too,
+   with ``pretrain``: top-1 next to latency);
+5. ``targets``: the accuracy the trained TRT-ViT-A models must reach (toy bbox mAP >=
    50, toy mIoU >= 60) is checked on every backend's rows.
 """
 from __future__ import annotations
@@ -28,7 +34,8 @@ from mmengine.config import Config
 
 from ..utils.atomic import atomic_write_bytes
 
-__all__ = ['DemoModel', 'DEMO_MODELS', 'DEMO_DEPLOY_CONFIGS', 'DEMO_TARGETS', 'DemoError',
+__all__ = ['DemoModel', 'DEMO_MODELS', 'PRETRAIN_MODELS', 'DEMO_DEPLOY_CONFIGS',
+           'DEMO_TARGETS', 'DemoError', 'pretrained_models',
            'DemoResult', 'demo_benchmark_options',
            'make_demo_data', 'train_demo_model', 'train_demo_models', 'check_targets', 'run_demo']
 
@@ -41,8 +48,11 @@ class DemoError(RuntimeError):
 
 @dataclass(frozen=True)
 class DemoModel:
+    """A model the demo trains; ``pretrained``: the name of the demo classifier whose
+    checkpoint initialises its backbone (None: from scratch)."""
     name: str
     config: str
+    pretrained: str | None = None
 
 
 DEMO_MODELS = (
@@ -53,9 +63,19 @@ DEMO_MODELS = (
     DemoModel('upernet_trtvit-a', 'trtvit_dense::toy/upernet_trtvit-a_toy.py'),
     DemoModel('upernet_r50', 'trtvit_dense::toy/upernet_r50_toy.py'),
 )
+# the pretraining of --pretrain: one toy classifier per backbone of DEMO_MODELS (mmseg's
+# UPerNet R50 has the ResNetV1c stem, so it gets its own)
+PRETRAIN_MODELS = (
+    DemoModel('classifier_trtvit-a', 'trtvit_dense::toy/classifier_trtvit-a_toy.py'),
+    DemoModel('classifier_r50', 'trtvit_dense::toy/classifier_r50_toy.py'),
+    DemoModel('classifier_r50-v1c', 'trtvit_dense::toy/classifier_r50-v1c_toy.py'),
+)
+# the classifiers the benchmark step scores and times (the V1c one only feeds UPerNet)
+BENCHMARKED_CLASSIFIERS = ('classifier_trtvit-a', 'classifier_r50')
 DEMO_DEPLOY_CONFIGS = {
     'detection': 'trtvit_dense::deploy/detection_dynamic-64x64-448x448.py',
     'segmentation': 'trtvit_dense::deploy/segmentation_dynamic-64x64-512x512.py',
+    'classification': 'trtvit_dense::deploy/classification_dynamic-64x64-224x224.py',
 }
 # model name -> (accuracy key of the benchmark rows, minimum in percentage points)
 DEMO_TARGETS = {
@@ -66,12 +86,24 @@ DEMO_TARGETS = {
 DONE_FILE = 'demo_train.json'
 
 
-def make_demo_data(data_dir: str | Path = 'data') -> dict:
-    """Generate the toy datasets (default arguments) under ``data_dir`` unless they are up
-    to date; returns the per-dataset summaries."""
+def pretrained_models(models: Sequence[DemoModel] = DEMO_MODELS) -> tuple[DemoModel, ...]:
+    """``models`` fine-tuned from the demo classifier of their backbone: TRT-ViT-A from
+    ``classifier_trtvit-a``, the R50 detectors from ``classifier_r50``, the R50 UPerNet
+    (ResNetV1c) from ``classifier_r50-v1c``."""
+    def source(model: DemoModel) -> str:
+        if 'trtvit-a' in model.name:
+            return 'classifier_trtvit-a'
+        return 'classifier_r50-v1c' if model.name.startswith('upernet') else 'classifier_r50'
+    return tuple(DemoModel(m.name, m.config, source(m)) for m in models)
+
+
+def make_demo_data(data_dir: str | Path = 'data', kinds: Sequence[str] = ('coco', 'ade')
+                   ) -> dict:
+    """Generate the toy datasets ``kinds`` (default arguments) under ``data_dir`` unless
+    they are up to date; returns the per-dataset summaries."""
     from ..datasets import ensure_toy_dataset
     summaries = {}
-    for kind in ('coco', 'ade'):
+    for kind in kinds:
         out = Path(data_dir) / f'toy_{kind}'
         summaries[kind], generated = ensure_toy_dataset(out, kind)
         if generated:
@@ -86,10 +118,12 @@ def _final_checkpoint(cfg: Config) -> str:
     return f'iter_{loop.max_iters}.pth'
 
 
-def train_demo_model(model: DemoModel, work_dir: str | Path) -> dict:
+def train_demo_model(model: DemoModel, work_dir: str | Path,
+                     backbone_weights: str | None = None) -> dict:
     """Train ``model`` into ``work_dir`` (skipped when a previous run finished it, resumed
-    from the last checkpoint when one was interrupted); returns ``checkpoint``,
-    ``train_s`` and whether it was ``reused``."""
+    from the last checkpoint when one was interrupted), its backbone initialised from
+    ``backbone_weights`` when given; returns ``checkpoint``, ``train_s`` and whether it
+    was ``reused``."""
     from ..config import load_config
     from .runner import prepare_train_config, train
     work_dir = Path(work_dir)
@@ -103,7 +137,8 @@ def train_demo_model(model: DemoModel, work_dir: str | Path) -> dict:
     # images; validating during training would only repeat the PyTorch pass.
     cfg.train_cfg.val_interval = 10**9
     resume = 'auto' if (work_dir / 'last_checkpoint').is_file() else None
-    prepare_train_config(cfg, model.config, work_dir=str(work_dir), resume=resume)
+    prepare_train_config(cfg, model.config, work_dir=str(work_dir), resume=resume,
+                         backbone_weights=backbone_weights)
     start = time.perf_counter()
     train(cfg)
     train_s = time.perf_counter() - start
@@ -111,12 +146,14 @@ def train_demo_model(model: DemoModel, work_dir: str | Path) -> dict:
     if not checkpoint.is_file():
         raise DemoError(f'training {model.name} ended without {checkpoint}')
     info = dict(name=model.name, config=model.config, checkpoint=str(checkpoint),
-                train_s=round(train_s, 1), resumed=resume is not None)
+                train_s=round(train_s, 1), resumed=resume is not None,
+                backbone_weights=backbone_weights)
     atomic_write_bytes(done, (json.dumps(info, indent=2) + '\n').encode())
     return dict(info, reused=False)
 
 
-def _train_in_worker(model: DemoModel, work_dir: str, threads: int) -> dict:
+def _train_in_worker(model: DemoModel, work_dir: str, threads: int,
+                     backbone_weights: str | None) -> dict:
     """:func:`train_demo_model` in a pool process: ``threads`` intra-op threads, its
     console output appended to ``<work_dir>/demo_train.log``."""
     import torch
@@ -126,12 +163,15 @@ def _train_in_worker(model: DemoModel, work_dir: str, threads: int) -> dict:
         os.dup2(log.fileno(), 1)
         os.dup2(log.fileno(), 2)
     import trtvit_dense  # noqa: F401  (registers TRT-ViT and the safe checkpoint loading)
-    return train_demo_model(model, work_dir)
+    return train_demo_model(model, work_dir, backbone_weights)
 
 
 def train_demo_models(models: Sequence[DemoModel], work_dir: str | Path, jobs: int = 1,
-                      on_step: Callable[[str], None] = print) -> list[dict]:
-    """Train every model into ``<work_dir>/<name>`` (see :func:`train_demo_model`).
+                      on_step: Callable[[str], None] = print,
+                      pretrained: dict | None = None) -> list[dict]:
+    """Train every model into ``<work_dir>/<name>`` (see :func:`train_demo_model`);
+    ``pretrained`` maps the classifier names of ``DemoModel.pretrained`` to their
+    checkpoints.
 
     ``jobs`` > 1 trains that many models at once in separate processes, each with
     ``cpu_count // jobs`` threads: small-image training does not keep two cores busy
@@ -139,17 +179,20 @@ def train_demo_models(models: Sequence[DemoModel], work_dir: str | Path, jobs: i
     the same two run one after the other. Their logs go to ``demo_train.log`` there."""
     work_dir = Path(work_dir)
     results: dict[str, dict] = {}
+    weights = {m.name: (pretrained or {})[m.pretrained] if m.pretrained else None
+               for m in models}
     if jobs <= 1:
         for i, model in enumerate(models):
             on_step(f'      training {model.name} ({i + 1}/{len(models)}): {model.config}')
-            results[model.name] = train_demo_model(model, work_dir / model.name)
+            results[model.name] = train_demo_model(model, work_dir / model.name,
+                                                   weights[model.name])
             on_step(f'      {_trained_line(results[model.name])}')
         return [results[m.name] for m in models]
     from concurrent.futures import ProcessPoolExecutor, as_completed
     threads = max(1, (os.cpu_count() or 1) // jobs)
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context('spawn')) as pool:
-        futures = {pool.submit(_train_in_worker, m, str(work_dir / m.name), threads): m
-                   for m in models}
+        futures = {pool.submit(_train_in_worker, m, str(work_dir / m.name), threads,
+                               weights[m.name]): m for m in models}
         on_step(f'      training {len(models)} models, {jobs} at a time with {threads} '
                 f'thread(s) each; logs: {work_dir}/<model>/demo_train.log')
         for future in as_completed(futures):
@@ -194,37 +237,56 @@ class DemoResult:
 
 def run_demo(work_dir: str | Path = 'work_dirs/demo', data_dir: str | Path = 'data',
              models: Sequence[DemoModel] = DEMO_MODELS, options=None,
-             on_step: Callable[[str], None] = print, jobs: int = 1) -> DemoResult:
+             on_step: Callable[[str], None] = print, jobs: int = 1,
+             pretrain: bool = False) -> DemoResult:
     """Run the demo's steps (see the module docstring); returns rows, report paths,
-    training summaries, the wall time of each step and the missed targets."""
+    training summaries, the wall time of each step and the missed targets. ``pretrain``
+    adds the pretraining step and fine-tunes ``models`` from it."""
     from ..benchmark import ModelSpec, compare_table, run_benchmark, write_reports
     work_dir = Path(work_dir)
     options = options or demo_benchmark_options()
     step_s = {}
+    steps = 4 if pretrain else 3
 
     start = time.perf_counter()
-    on_step(f'[1/3] toy datasets in {data_dir}/')
-    make_demo_data(data_dir)
+    on_step(f'[1/{steps}] toy datasets in {data_dir}/')
+    make_demo_data(data_dir, ('coco', 'ade', 'imagenet') if pretrain else ('coco', 'ade'))
     step_s['data'] = time.perf_counter() - start
 
+    classifiers, weights = [], {}
+    if pretrain:
+        start = time.perf_counter()
+        on_step(f'[2/{steps}] pretraining {len(PRETRAIN_MODELS)} backbones on the toy '
+                'ImageNet')
+        classifiers = train_demo_models(PRETRAIN_MODELS, work_dir / 'pretrain', jobs, on_step)
+        weights = {c['name']: c['checkpoint'] for c in classifiers}
+        step_s['pretrain'] = time.perf_counter() - start
+        models = pretrained_models(models)
+
     start = time.perf_counter()
-    on_step(f'[2/3] training {len(models)} models on the toy data')
-    trained = train_demo_models(models, work_dir / 'train', jobs, on_step)
+    how = 'from the pretrained backbones' if pretrain else 'from scratch'
+    on_step(f'[{steps - 1}/{steps}] training {len(models)} models on the toy data {how}')
+    trained = train_demo_models(models, work_dir / 'train', jobs, on_step, weights)
     step_s['train'] = time.perf_counter() - start
 
     start = time.perf_counter()
-    on_step('[3/3] deploy to dynamic ONNX, verify, evaluate and time PyTorch and ONNX '
-            'Runtime on the toy validation images')
+    on_step(f'[{steps}/{steps}] deploy to dynamic ONNX, verify, evaluate and time PyTorch '
+            'and ONNX Runtime on the toy validation images')
     specs = [ModelSpec(m.config, info['checkpoint'], m.name) for m, info in zip(models, trained)]
+    specs += [ModelSpec(m.config, info['checkpoint'], m.name)
+              for m, info in zip(PRETRAIN_MODELS, classifiers)
+              if m.name in BENCHMARKED_CLASSIFIERS]
     rows = run_benchmark(specs, work_dir, options, on_row=lambda r: on_step(_row_line(r)))
     step_s['benchmark'] = time.perf_counter() - start
     misses = check_targets(rows)
     extra = ('## TRT-ViT-A vs ResNet-50 (same detector/segmentor, schedule and images)\n\n'
-             + compare_table(rows) + '\n\n' + _summary_md(trained, step_s, misses))
-    reports = write_reports(rows, work_dir, title='trtvit-dense demo (toy data, CPU)',
-                            extra_md=extra,
-                            extra_json=dict(demo=dict(train=trained, step_s=step_s,
-                                                      misses=misses)))
+             + compare_table(rows) + '\n\n'
+             + _summary_md(classifiers + trained, step_s, misses, pretrain))
+    title = 'trtvit-dense demo (toy data, CPU' + (', pretrained backbones)' if pretrain
+                                                  else ')')
+    reports = write_reports(rows, work_dir, title=title, extra_md=extra,
+                            extra_json=dict(demo=dict(train=trained, pretrain=classifiers,
+                                                      step_s=step_s, misses=misses)))
     return DemoResult(rows, reports, trained, step_s, misses)
 
 
@@ -245,13 +307,15 @@ def _row_line(row: dict) -> str:
             f'{accuracy_text(row)}')
 
 
-def _summary_md(trained: list, step_s: dict, misses: list) -> str:
+def _summary_md(trained: list, step_s: dict, misses: list, pretrain: bool = False) -> str:
     from ..utils.markdown import markdown_table
+    how = ('the classifiers from scratch, the others from their backbone' if pretrain
+           else 'from scratch')
     table = markdown_table(
         ['model', 'config', 'training s'],
         [[t['name'], t['config'], f"{t['train_s']:.0f}" + (' (earlier run)' if t['reused']
                                                           else '')] for t in trained],
-        title='Training (toy schedules, from scratch, this machine)')
+        title=f'Training (toy schedules, {how}, this machine)')
     steps = ', '.join(f'{k} {v:.0f} s' for k, v in step_s.items())
     steps += f', total {sum(step_s.values()) / 60:.1f} min'
     targets = ('All accuracy targets met: ' if not misses else 'Missed targets: ' +
