@@ -177,9 +177,10 @@ def test_backbone_weights_of_another_backbone(files, tmp_path, toy_data):
     message = run_tool('train', tool_argv('train', ROOT / SEG, None, work, toy_data, None)
                        + ['--backbone-weights', str(files['other']),
                           '--backbone-prefix', 'backbone.'])
-    assert re.search(r"checkpoint .*r50\.pth does not match the backbone of EncoderDecoder "
-                     r"with TRTViT\('a'\): none of its \d+ weights fits the 264 of the "
-                     r'model; .*--backbone-prefix', message), message
+    assert re.search(r"checkpoint .*r50\.pth does not hold the weights of the backbone of "
+                     r"EncoderDecoder with TRTViT\('a'\): at best \(under the key prefix "
+                     r"'backbone\.'\) 0 of its 264 weights fit, .*; pass a checkpoint of "
+                     r'this backbone .*; try without --backbone-prefix', message), message
     assert_no_results(work)
 
 

@@ -12,6 +12,7 @@ from trtvit_dense.apis import ConfigError, check_config, load_config
 ROOT = Path(__file__).parents[2]
 DET = 'configs/toy/mask-rcnn_trtvit-a_fpn_toy.py'
 SEG = 'configs/toy/upernet_trtvit-a_toy.py'
+CLS = 'configs/toy/classifier_trtvit-a_toy.py'
 
 
 def det_options(root):
@@ -31,6 +32,11 @@ def seg_options(root):
             for split in ('train', 'val', 'test')}
 
 
+def cls_options(root):
+    return {f'{split}_dataloader.dataset.data_root': f'{root}/toy_imagenet'
+            for split in ('train', 'val', 'test')}
+
+
 @pytest.fixture
 def toy_copy(toy_data, tmp_path):
     """A private copy of the toy data that a test may break."""
@@ -38,7 +44,8 @@ def toy_copy(toy_data, tmp_path):
     return tmp_path / 'data'
 
 
-@pytest.mark.parametrize('config,options', [(DET, det_options), (SEG, seg_options)])
+@pytest.mark.parametrize('config,options', [(DET, det_options), (SEG, seg_options),
+                                            (CLS, cls_options)])
 def test_good_toy_data_passes(toy_data, config, options):
     check_config(load_config(str(ROOT / config), options(toy_data)))
 
@@ -128,3 +135,41 @@ def test_train_tool_reports_bad_input_and_writes_nothing(tmp_path):
     assert proc.stderr.strip().splitlines()[-1].startswith(
         f"error: annotation file '{tmp_path}/none/annotations/instances_train.json'")
     assert not work_dir.exists()
+
+
+# -- classification (mmpretrain's ImageNet layout) ------------------------------------------
+
+@pytest.mark.parametrize('line, match', [
+    ('circle/train_00000001.jpg', r'line 11 of .*meta/train\.txt.* is not "<image path> '
+                                  r'<label>": \'circle/train_00000001\.jpg\''),
+    ('circle/train_00000001.jpg 5', r'line 11 of .*meta/train\.txt.* has label 5, outside the '
+                                    r'5 classes of train_dataloader\.dataset \(0\.\.4\)'),
+    ('circle/missing.jpg 0', r"image of line 11 of .*meta/train\.txt.* '.*train/circle/"
+                             r"missing\.jpg' does not exist"),
+])
+def test_bad_imagenet_annotation_line(toy_copy, line, match):
+    meta = toy_copy / 'toy_imagenet/meta/train.txt'
+    meta.write_text(meta.read_text() + line + '\n')
+    cfg = load_config(str(ROOT / CLS), cls_options(toy_copy))
+    with pytest.raises(ConfigError, match=match):
+        check_config(cfg)
+
+
+def test_missing_imagenet_folder(tmp_path):
+    cfg = load_config(str(ROOT / CLS), cls_options(tmp_path / 'nowhere'))
+    with pytest.raises(ConfigError, match=r"image folder '.*nowhere/toy_imagenet/train' "
+                       r'\(train_dataloader\.dataset\.data_root / data_prefix / split\) does '
+                       r'not exist; point data_root at your dataset \(ImageNet layout'):
+        check_config(cfg)
+
+
+def test_class_folders_without_annotation_lists(toy_copy):
+    """Without meta/<split>.txt mmpretrain reads one folder per class: their number must
+    be the number of classes."""
+    shutil.rmtree(toy_copy / 'toy_imagenet/meta')
+    cfg = load_config(str(ROOT / CLS), cls_options(toy_copy))
+    check_config(cfg)  # 5 folders, 5 classes
+    shutil.rmtree(toy_copy / 'toy_imagenet/train/ring')
+    with pytest.raises(ConfigError, match=r'train_dataloader\.dataset names 5 classes but '
+                       r"'.*toy_imagenet/train' has 4 class folders"):
+        check_config(cfg)

@@ -1,5 +1,6 @@
 """tools/infer.py and trtvit_dense.apis.inference: image arguments, predictions painted
-and as JSON for detection (boxes, masks) and segmentation (label maps) with seeded
+and as JSON for detection (boxes, masks), segmentation (label maps) and classification
+(class, score, top 5) with seeded
 random weights, PyTorch against ONNX Runtime, unreadable images and odd formats."""
 import json
 import sys
@@ -23,6 +24,7 @@ ROOT = Path(__file__).parents[2]
 CONFIGS = {
     'mask_rcnn': 'configs/toy/mask-rcnn_trtvit-a_fpn_toy.py',
     'upernet': 'configs/toy/upernet_trtvit-a_toy.py',
+    'classifier': 'configs/toy/classifier_trtvit-a_toy.py',
 }
 DET_CLASSES = ('circle', 'rectangle', 'triangle', 'star', 'ring')
 SEG_CLASSES = ('sky', 'ground', 'circle', 'rectangle', 'triangle', 'star', 'ring')
@@ -217,6 +219,25 @@ def test_predictions_to_dict_detection_and_segmentation():
         {'label': 0, 'class': 'sky', 'fraction': 0.5},
         {'label': 6, 'class': 'ring', 'fraction': 0.5}])
     json.dumps(out)
+
+
+def test_classifier_predictions_painted_and_as_json(checkpoint, toy_data, tmp_path):
+    """A classifier: the predicted class, its score and the top 5 per image, painted on
+    it by mmpretrain's visualiser."""
+    images = toy_data / 'toy_imagenet' / 'val' / 'star'
+    infer_tool.main([CONFIGS['classifier'], checkpoint('classifier'), str(images),
+                     '--out-dir', str(tmp_path)])
+    doc = json.loads((tmp_path / 'predictions.json').read_text())
+    assert doc['task'] == 'classification' and len(doc['images']) == 1  # 1 of 8 is a star
+    record = doc['images'][0]
+    assert len(record['top5']) == 5 and record['top5'][0]['label'] == record['label']
+    assert record['class'] == doc['classes'][record['label']]
+    assert sum(t['score'] for t in record['top5']) == pytest.approx(1.0, abs=1e-5)
+    scores = [t['score'] for t in record['top5']]
+    assert scores == sorted(scores, reverse=True)
+    painted = cv2.imread(record['output'])
+    original = cv2.imread(record['image'])
+    assert painted.shape == original.shape and not np.array_equal(painted, original)
 
 
 def test_visualizers_have_unique_names_and_no_storage():

@@ -267,6 +267,8 @@ def predictions_to_dict(sample, class_names: Sequence[str]) -> dict:
     when the model predicts masks; every prediction the model returned, best first.
     Segmentation: ``height``, ``width`` and ``classes_present``, each ``{label, class,
     fraction}`` (the fraction of the image's pixels predicted as that class).
+    Classification: ``height``, ``width``, the predicted ``label``, ``class`` and
+    ``score``, and ``top5``: the five (or fewer) best ``{label, class, score}``.
     """
     height, width = (int(v) for v in sample.metainfo['ori_shape'][:2])
     out = dict(height=height, width=width)
@@ -274,6 +276,12 @@ def predictions_to_dict(sample, class_names: Sequence[str]) -> dict:
     def name(label: int) -> str:
         return str(class_names[label]) if 0 <= label < len(class_names) else str(label)
 
+    if 'pred_score' in sample:
+        scores = sample.pred_score.detach().cpu().numpy().astype(float)
+        order = np.argsort(-scores, kind='stable')[:5]
+        best = [dict(label=int(k), **{'class': name(int(k))}, score=float(scores[k]))
+                for k in order]
+        return dict(out, **best[0], top5=best)
     if 'pred_sem_seg' in sample:
         labels = label_map(sample)
         counts = np.bincount(labels.ravel(), minlength=len(class_names))
@@ -334,13 +342,16 @@ def build_visualizer(task: str, dataset_meta: dict):
 def draw_prediction(visualizer, prediction: Prediction,
                     score_thr: float = 0.3) -> np.ndarray:
     """The original image (RGB) with the prediction painted on it: boxes with class and
-    score and instance masks above ``score_thr``, or the semantic map overlaid."""
+    score and instance masks above ``score_thr``, the semantic map overlaid, or the
+    predicted class and score written on it."""
     image = prediction.image
     if image.dtype != np.uint8:
         image = np.clip(image, 0, 255).astype(np.uint8)
     if image.ndim == 2:
         image = np.repeat(image[:, :, None], 3, axis=2)
     rgb = np.ascontiguousarray(image[:, :, ::-1])
+    if 'pred_score' in prediction.sample:  # mmpretrain's UniversalVisualizer returns it
+        return visualizer.visualize_cls(rgb, prediction.sample, draw_gt=False)
     kwargs = (dict(pred_score_thr=score_thr) if 'pred_instances' in prediction.sample
               else dict(with_labels=True))
     visualizer.add_datasample('prediction', rgb, prediction.sample, draw_gt=False,
