@@ -35,14 +35,19 @@ def test_refuses_an_unknown_precision(capsys):
 
 def test_uses_the_demo_checkpoints_where_they_exist(tmp_path):
     assert [m.name for m in CHECK_MODELS] == ['mask-rcnn_trtvit-a', 'retinanet_trtvit-a',
-                                              'upernet_trtvit-a']
+                                              'upernet_trtvit-a', 'classifier_trtvit-a']
     trained = tmp_path / 'train' / 'retinanet_trtvit-a'
     trained.mkdir(parents=True)
     (trained / 'epoch_5.pth').write_bytes(b'x')
     (trained / 'demo_train.json').write_text(json.dumps(dict(
         checkpoint=str(trained / 'epoch_5.pth'))))
+    classifier = tmp_path / 'pretrain' / 'classifier_trtvit-a'
+    classifier.mkdir(parents=True)
+    (classifier / 'epoch_12.pth').write_bytes(b'x')
+    (classifier / 'demo_train.json').write_text(json.dumps(dict(
+        checkpoint=str(classifier / 'epoch_12.pth'))))
     assert [c for _, c in check_models(tmp_path)] == [None, str(trained / 'epoch_5.pth'),
-                                                      None]
+                                                      None, str(classifier / 'epoch_12.pth')]
 
 
 def test_report_names_each_failure():

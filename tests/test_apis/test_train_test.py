@@ -122,20 +122,21 @@ def test_train_resume_and_test(task, toy_data, tmp_path):
         assert len(pickle.loads(dump.read_bytes())) == 4
 
 
-def test_torchrun_two_processes_train_and_evaluate(toy_data, tmp_path):
+@pytest.mark.parametrize('task, port', [('retinanet', '29533'), ('classifier', '29534')])
+def test_torchrun_two_processes_train_and_evaluate(task, port, toy_data, tmp_path):
     """torchrun --nproc_per_node 2 on CPU (gloo): DDP training, then distributed eval."""
-    config = CASES['retinanet'][0]
+    config, metric = CASES[task]
     work_dir = tmp_path / 'dist'
-    env = dict(os.environ, PYTHON=sys.executable, PORT='29533', OMP_NUM_THREADS='1')
+    env = dict(os.environ, PYTHON=sys.executable, PORT=port, OMP_NUM_THREADS='1')
     proc = subprocess.run(
         ['bash', 'tools/dist_train.sh', config, '2', '--work-dir', str(work_dir),
-         '--cfg-options', *toy_options('retinanet', toy_data, 2),
-         *KEEP_ALL_DETECTIONS['retinanet']],
+         '--cfg-options', *toy_options(task, toy_data, 2),
+         *KEEP_ALL_DETECTIONS.get(task, [])],
         cwd=ROOT, capture_output=True, text=True, env=env)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
     assert 'Distributed training: True' in out and 'GPU number: 2' in out
-    assert 'coco/bbox_mAP' in out
+    assert metric in out
     # 2 images over 2 processes: 1 iteration per epoch, 2 epochs.
     assert len(train_losses(work_dir)) == 2
     assert (work_dir / 'epoch_2.pth').is_file()

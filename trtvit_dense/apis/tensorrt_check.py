@@ -1,13 +1,13 @@
 """The TensorRT acceptance run for a CUDA machine (``tools/analysis/tensorrt_check.py``).
 
-For the demo's three TRT-ViT-A models (Mask R-CNN, RetinaNet, UPerNet on the toy data;
-the demo's trained checkpoints when ``work_dirs/demo`` has them, else seeded random
-weights) and each precision it
+For the demo's four TRT-ViT-A models (Mask R-CNN, RetinaNet, UPerNet on the toy data and
+the toy classifier of ``tools/demo.py --pretrain``; the demo's trained checkpoints when
+the demo folder has them, else seeded random weights) and each precision it
 
 1. deploys a TensorRT engine with ``tools/deploy.py``'s pipeline (fp16 from the fp16
    graph, int8 from the QDQ graph calibrated on the train split) and verifies it against
    PyTorch at every verification shape of the toy deploy profile (six shapes);
-2. scores it with the config's mmdet/mmseg evaluator on the toy validation images and
+2. scores it with the config's mmdet/mmseg/mmpretrain evaluator on the toy validation images and
    times it (model compute and end to end at the opt shape, the data pass), next to the
    PyTorch row of the same weights, through the benchmark;
 3. writes ``report.md`` / ``report.json`` (and the benchmark's files) into the work dir.
@@ -26,7 +26,7 @@ from typing import Callable, Sequence
 
 from ..utils.atomic import atomic_write_bytes
 from ..utils.markdown import markdown_table
-from .demo import DEMO_DEPLOY_CONFIGS, DEMO_MODELS, DONE_FILE, make_demo_data
+from .demo import DEMO_DEPLOY_CONFIGS, DEMO_MODELS, DONE_FILE, PRETRAIN_MODELS, make_demo_data
 
 __all__ = ['ACCURACY_TOLERANCE', 'CheckFailed', 'CheckResult', 'check_models',
            'run_tensorrt_check', 'format_check']
@@ -34,7 +34,7 @@ __all__ = ['ACCURACY_TOLERANCE', 'CheckFailed', 'CheckResult', 'check_models',
 # largest |TensorRT - PyTorch| of the headline metric, in points, per precision: fp32 is
 # the same computation (TF32 off), fp16 and int8 round
 ACCURACY_TOLERANCE = {'fp32': 0.5, 'fp16': 1.0, 'int8': 2.0}
-CHECK_MODELS = tuple(m for m in DEMO_MODELS if 'trtvit' in m.name)
+CHECK_MODELS = tuple(m for m in (*DEMO_MODELS, *PRETRAIN_MODELS) if 'trtvit' in m.name)
 
 
 class CheckFailed(RuntimeError):
@@ -54,7 +54,8 @@ def check_models(demo_dir: str | Path = 'work_dirs/demo') -> list[tuple]:
     checkpoint where ``demo_dir`` has one, else None (seeded random weights)."""
     found = []
     for model in CHECK_MODELS:
-        done = Path(demo_dir) / 'train' / model.name / DONE_FILE
+        step = 'pretrain' if model in PRETRAIN_MODELS else 'train'
+        done = Path(demo_dir) / step / model.name / DONE_FILE
         checkpoint = None
         if done.is_file():
             checkpoint = json.loads(done.read_text()).get('checkpoint')
@@ -109,7 +110,7 @@ def run_tensorrt_check(work_dir: str | Path = 'work_dirs/tensorrt_check',
     import torch
     start = time.perf_counter()
     work_dir = Path(work_dir)
-    make_demo_data()  # data/toy_*: where the toy configs read them
+    make_demo_data(kinds=('coco', 'ade', 'imagenet'))  # data/toy_*, as the toy configs read
     result = CheckResult()
     references, specs, planned = [], [], []
     for model, checkpoint in check_models(demo_dir):
