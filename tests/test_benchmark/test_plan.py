@@ -50,6 +50,8 @@ def test_missing_config_is_refused():
     ([ModelSpec(RETINA)], BenchmarkOptions(backends=('openvino', )), 'backends must be'),
     ([ModelSpec(RETINA)], BenchmarkOptions(precisions=('int4', )), 'precisions must be'),
     ([ModelSpec(RETINA)], BenchmarkOptions(num_images=0), 'num-images must be >= 1'),
+    ([ModelSpec(RETINA)], BenchmarkOptions(batch=0), r'--batch must be an integer >= 1, got 0'),
+    ([ModelSpec(RETINA)], BenchmarkOptions(batch=2.0), r'--batch must be an integer >= 1'),
     ([ModelSpec(RETINA), ModelSpec(RETINA)], BenchmarkOptions(), 'names must be unique'),
     ([ModelSpec(RETINA, 'missing.pth')], BenchmarkOptions(), 'model file not found'),
 ])
@@ -59,3 +61,18 @@ def test_impossible_plans_are_refused(tmp_path, specs, options, match):
     specs = [ModelSpec(s.config, str(onnx_file)) if s.model == 'ONNX' else s for s in specs]
     with pytest.raises(BenchmarkError, match=match):
         plan_rows(specs, options)
+
+
+def test_batch_must_lie_in_the_profile_of_every_task():
+    """--batch is checked against each deploy profile (every task has one)."""
+    from trtvit_dense.benchmark.runner import check_batch
+    from trtvit_dense.deploy.config import load_deploy_config
+    for path, high in (('configs/deploy/detection_dynamic-320x320-1344x1344.py', 2),
+                       ('configs/deploy/segmentation_dynamic-256x256-1024x1024.py', 2),
+                       ('configs/deploy/classification_dynamic-128x128-384x384.py', 32)):
+        dcfg = load_deploy_config(str(ROOT / path))
+        check_batch(high, dcfg, 'm')
+        with pytest.raises(BenchmarkError, match=rf'--batch {high + 1} is outside the batch '
+                           rf'range 1\.\.{high} of the deploy profile of m \(.*'
+                           rf'{Path(path).name}\); give a batch in it'):
+            check_batch(high + 1, dcfg, 'm')

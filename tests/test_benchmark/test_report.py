@@ -137,6 +137,22 @@ def test_compare_table_finds_the_toy_r50_by_its_backbone():
     assert '| TRT-ViT-A | 90 | 100 | 0.90 | 0.80 | bbox_mAP | 55.0 | 57.0 | -2.0 |' in row
 
 
+def test_compare_imagenet_classifiers():
+    """--compare imagenet: TRT-ViT a-d and R50 as classifiers, top-1 difference; the toy
+    classifiers group as imagenet too."""
+    specs = compare_specs('imagenet')
+    assert [s.display_name for s in specs] == [f'{b}_8xb128_in1k' for b in (
+        'trtvit-a', 'trtvit-b', 'trtvit-c', 'trtvit-d', 'r50')]
+    a, r50 = 'configs/toy/classifier_trtvit-a_toy.py', 'configs/toy/classifier_r50_toy.py'
+    for cfg_a, cfg_r50 in ((specs[0].config, specs[-1].config), (a, r50)):
+        rows = [make_row('a', 'onnxruntime', 90, 80, 0, task='classification', config=cfg_a),
+                make_row('r', 'onnxruntime', 100, 100, 0, task='classification',
+                         backbone='ResNet50', config=cfg_r50)]
+        rows[0]['accuracy'], rows[1]['accuracy'] = dict(top1=81.5), dict(top1=80.0)
+        row = next(ln for ln in compare_table(rows).splitlines() if ln.startswith('| imagenet'))
+        assert '| TRT-ViT-A | 90 | 100 | 0.90 | 0.80 | top1 | 81.5 | 80.0 | +1.5 |' in row
+
+
 def test_compare_specs(tmp_path):
     (tmp_path / 'retinanet_trtvit-b_fpn_1x_coco.pth').write_bytes(b'x')
     specs = compare_specs('retinanet', ('trtvit-a', 'trtvit-b'), tmp_path)
