@@ -1,0 +1,169 @@
+"""A user's dataset read and checked before training: what real data brings is handled
+and said, or refused with one line naming the file and the fix."""
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from trtvit_dense.apis.userdata import (DataError, read_coco_dataset,
+                                        read_segmentation_dataset)
+
+
+def coco(tmp_path, images=6, categories=((1, 'a'), (3, 'b'), (7, 'unused')), extra=()):
+    """A COCO file with ``images`` 32x48 images, one box each (category 1 or 3)."""
+    folder = tmp_path / 'img'
+    folder.mkdir(exist_ok=True)
+    data = dict(images=[], annotations=[], categories=[dict(id=i, name=n)
+                                                          for i, n in categories])
+    for k in range(images):
+        name = f'{k:04d}.jpg'
+        cv2.imwrite(str(folder / name), np.full((32, 48, 3), 40 * k % 255, np.uint8))
+        data['images'].append(dict(id=k + 1, file_name=name, height=32, width=48))
+        data['annotations'].append(dict(id=k + 1, image_id=k + 1, category_id=1 + 2 * (k % 2),
+                                        bbox=[1, 1, 10, 10], area=100, iscrowd=0))
+    data['annotations'] += list(extra)
+    path = tmp_path / 'instances.json'
+    path.write_text(json.dumps(data))
+    return path, folder
+
+
+def test_coco_split_notes_and_written_files(tmp_path):
+    crowd = dict(id=99, image_id=1, category_id=3, bbox=[0, 0, 5, 5], area=25, iscrowd=1)
+    ann, img = coco(tmp_path, images=20, extra=[crowd])
+    data = read_coco_dataset(ann, img, tmp_path / 'out', val_fraction=0.25)
+    assert data.classes == ('a', 'b')  # 'unused' has no instance
+    assert data.splits['train']['images'] == 15 and data.splits['val']['images'] == 5
+    assert data.notes == [
+        'instances.json split into 15 training and 5 validation images (every 4th image by '
+        'file name)',
+        'category ids 1..7 are not contiguous (3 categories): mmdet maps them to labels 0..2 '
+        'in id order',
+        '1 categories have no instance and are left out of the classes: unused',
+        'train: 1 crowd annotations, ignored in training and treated as crowd regions by '
+        'the COCO evaluation']
+    written = json.loads(Path(data.splits['val']['ann_file']).read_text())
+    assert [c['name'] for c in written['categories']] == ['a', 'b']
+    assert [i['file_name'] for i in written['images']] == [f'{k:04d}.jpg' for k in
+                                                          (3, 7, 11, 15, 19)]
+    assert data.summary()['image_size'] == dict(min=[32, 48], median=[32, 48], max=[32, 48])
+
+
+@pytest.mark.parametrize('change, match', [
+    (lambda d: d['annotations'].append(dict(id=50, image_id=1, category_id=5, bbox=[0, 0, 1, 1])),
+     r'annotation 50 in .*instances\.json has category_id 5, which is not among its '
+     r'categories'),
+    (lambda d: d['annotations'].append(dict(id=51, image_id=77, category_id=1, bbox=[0, 0, 1, 1])),
+     r'annotation 51 in .*instances\.json refers to image_id 77, which it does not list'),
+    (lambda d: d['images'].append(dict(id=100, file_name='gone.jpg', height=5, width=5)),
+     r'1 images listed in .*instances\.json are not in .*img \(e\.g\. gone\.jpg\); point '
+     r'--images at the folder'),
+    (lambda d: d.pop('categories'), r'is not a COCO instances file: it lacks \[.categories.\]'),
+])
+def test_coco_errors_name_the_file_and_the_fix(tmp_path, change, match):
+    ann, img = coco(tmp_path)
+    data = json.loads(ann.read_text())
+    change(data)
+    ann.write_text(json.dumps(data))
+    with pytest.raises(DataError, match=match):
+        read_coco_dataset(ann, img, tmp_path / 'out', val_fraction=0.5)
+
+
+def test_too_small_a_validation_split_is_refused(tmp_path):
+    ann, img = coco(tmp_path, images=6)
+    with pytest.raises(DataError, match=r'the validation split has 1 images, fewer than 4: '
+                       r'too few to evaluate; give more images, a larger --val-fraction'):
+        read_coco_dataset(ann, img, tmp_path / 'out', val_fraction=0.2)
+
+
+def seg_dataset(root, n=8, classes=('sky', 'road', 'car'), value=2):
+    (root / 'images').mkdir(parents=True)
+    (root / 'labels').mkdir()
+    (root / 'classes.txt').write_text('\n'.join(classes) + '\n')
+    for k in range(n):
+        cv2.imwrite(str(root / 'images' / f'{k:03d}.jpg'), np.zeros((20, 30, 3), np.uint8))
+        label = np.zeros((20, 30), np.uint8)
+        label[5:10, 5:10] = value
+        label[0, 0] = 255
+        cv2.imwrite(str(root / 'labels' / f'{k:03d}.png'), label)
+
+
+def test_segmentation_split_lists_and_absent_classes(tmp_path):
+    seg_dataset(tmp_path / 'seg')
+    data = read_segmentation_dataset(tmp_path / 'seg', tmp_path / 'out', val_fraction=0.5)
+    assert data.classes == ('sky', 'road', 'car')
+    assert (data.splits['train']['images'], data.splits['val']['images']) == (4, 4)
+    assert (tmp_path / 'out' / 'val.txt').read_text().split() == ['001', '003', '005', '007']
+    assert data.notes[1] == ('1 classes have no pixel in the training split and cannot be '
+                             'learnt: road')
+
+
+@pytest.mark.parametrize('case, match', [
+    ('value', r'label map .*000\.png has values \[7\] outside the 3 classes of classes\.txt '
+              r'\(0\.\.2, 255 = ignored\); remap them or add the classes'),
+    ('lonely', r'1 images in .*images have no label map of the same name in .*labels '
+               r'\(e\.g\. 003\.jpg: expected 003\.png\)'),
+    ('orphan', r'1 label maps in .*labels have no image of the same name'),
+    ('size', r'label map .*000\.png is 10x20 but its image 000\.jpg is 30x20'),
+    ('classes', r'class list .*classes\.txt does not exist'),
+])
+def test_segmentation_errors_name_the_file(tmp_path, case, match):
+    root = tmp_path / 'seg'
+    seg_dataset(root, value=7 if case == 'value' else 2)
+    if case == 'lonely':
+        (root / 'labels' / '003.png').unlink()
+    elif case == 'orphan':
+        (root / 'images' / '003.jpg').unlink()
+    elif case == 'size':
+        cv2.imwrite(str(root / 'labels' / '000.png'), np.zeros((20, 10), np.uint8))
+    elif case == 'classes':
+        (root / 'classes.txt').unlink()
+    with pytest.raises(DataError, match=match):
+        read_segmentation_dataset(root, tmp_path / 'out', val_fraction=0.5)
+
+
+def test_coco128_as_a_user_dataset(shared_data, tmp_path):
+    """COCO128: 71 of 80 classes used, ids up to 90, 10 crowd objects, 2 empty images."""
+    root = shared_data('coco128')
+    data = read_coco_dataset(root / 'annotations/instances_train2017.json',
+                             root / 'train2017', tmp_path)
+    assert len(data.classes) == 71
+    assert data.splits['train']['crowd'] + data.splits['val']['crowd'] == 10
+    assert data.splits['train']['empty_images'] + data.splits['val']['empty_images'] == 2
+    assert any('category ids 1..90 are not contiguous' in n for n in data.notes)
+    assert any('9 categories have no instance' in n for n in data.notes)
+
+
+def coco_semseg_as_user_layout(root: Path, out: Path) -> tuple:
+    """coco128_semseg in the user layout: images/ (links), labels/ remapped from COCO
+    panoptic ids to 0..132 in id order (0 = unlabelled -> 255), classes.txt."""
+    categories = sorted(json.loads((root / 'panoptic_val2017.json').read_text())['categories'],
+                        key=lambda c: c['id'])
+    lut = np.full(256, 255, np.uint8)
+    for index, cat in enumerate(categories):
+        lut[cat['id']] = index
+    (out / 'images').mkdir(parents=True)
+    (out / 'labels').mkdir()
+    (out / 'classes.txt').write_text('\n'.join(c['name'] for c in categories) + '\n')
+    for image in sorted((root / 'images/val2017').glob('*.jpg')):
+        (out / 'images' / image.name).symlink_to(image)
+        mask = cv2.imread(str(root / 'masks/val2017' / f'{image.stem}.png'), cv2.IMREAD_UNCHANGED)
+        cv2.imwrite(str(out / 'labels' / f'{image.stem}.png'), lut[mask])
+    return tuple(c['name'] for c in categories)
+
+
+def test_coco128_semseg_as_a_user_dataset(shared_data, tmp_path):
+    classes = coco_semseg_as_user_layout(shared_data('coco128_semseg'), tmp_path / 'seg')
+    data = read_segmentation_dataset(tmp_path / 'seg', tmp_path / 'out')
+    assert data.classes == classes and len(classes) == 133
+    assert (data.splits['train']['images'], data.splits['val']['images']) == (80, 20)
+    stats = data.summary()['image_size']
+    assert stats['max'][0] <= 640 and stats['max'][1] <= 640
+    # the raw panoptic ids (up to 200) are outside a 133-class list: refused, not clipped
+    shutil.copy(shared_data('coco128_semseg') / 'masks/val2017/000000000139.png',
+                tmp_path / 'seg/labels/000000000139.png')
+    with pytest.raises(DataError, match=r'label map .*000000000139\.png has values \[.*\] '
+                       r'outside the 133 classes of classes\.txt'):
+        read_segmentation_dataset(tmp_path / 'seg', tmp_path / 'out')
