@@ -1,9 +1,10 @@
 #!/usr/bin/env python
-"""The one-command demo on toy data (``make demo``): generate the toy datasets, train
-Mask R-CNN, RetinaNet and UPerNet with TRT-ViT-A and ResNet-50, deploy each to dynamic
-ONNX, verify it, and evaluate and time PyTorch and ONNX Runtime on the same images.
-With --pretrain, both backbones are first pretrained on the toy ImageNet (classifiers,
-reported too) and every model is fine-tuned from them.
+"""The one-command demo on toy data (``make demo``): tools/compare.py on the embedded toy
+datasets. Generate them, check them, write configs, train Mask R-CNN, RetinaNet and
+UPerNet with TRT-ViT-A and ResNet-50, deploy each to dynamic ONNX, verify it, and
+evaluate and time PyTorch and ONNX Runtime on the same images.
+With --pretrain, both backbones are first pretrained on the toy ImageNet (the classifiers'
+own report goes to <work-dir>/pretrain) and every model is fine-tuned from them.
 
 Writes <work-dir>/report.md, report.json, report.csv and pareto.png. Re-running reuses
 finished steps (datasets, trained models, deployed graphs, measurements); delete
@@ -41,6 +42,8 @@ def main(argv=None):
     # mmengine imports pkg_resources on every import of its utils; say it once, not per model
     warnings.filterwarnings('ignore', message='pkg_resources is deprecated')
     import trtvit_dense  # noqa: F401  (registers TRT-ViT, safe checkpoint loading)
+    from trtvit_dense.apis.cli import user_errors
+    from trtvit_dense.apis.compare import DataError
     from trtvit_dense.apis.demo import DemoError, demo_benchmark_options, run_demo
     logging.basicConfig(level=logging.INFO, format='%(message)s')
     logging.getLogger('mmengine').setLevel(logging.WARNING)
@@ -51,19 +54,22 @@ def main(argv=None):
         result = run_demo(args.work_dir, 'data',
                           options=demo_benchmark_options(progress=not args.no_progress),
                           jobs=args.jobs, pretrain=args.pretrain)
-    except DemoError as e:
+    except (DemoError, DataError, *user_errors()) as e:
         sys.exit(f'error: {e}')
     wall = time.perf_counter() - start
     print(result.reports['md'].read_text())
     print(f'demo finished in {wall / 60:.1f} min')
     print('report: ' + ', '.join(str(p) for p in result.reports.values()))
-    first = result.train[0]
+    first = next(t for t in result.train if not t['name'].startswith('classifier'))
     onnx = next((r['model_file'] for r in result.rows
                  if r['name'] == first['name'] and r['backend'] == 'onnxruntime'), None)
     print('next: run a trained model (the checkpoint, or its ONNX file '
           f'{onnx}) on images, folders or globs:\n'
           f"  python tools/infer.py {first['config']} {first['checkpoint']} "
           'data/toy_coco/val --out-dir work_dirs/infer\n'
+          'the same comparison on your own data:\n'
+          '  python tools/compare.py --ann-file train.json --images IMAGES/ '
+          '[--val-ann-file val.json]\n'
           'and see README.md for training, deploying and benchmarking on COCO / ADE20K.')
     if result.misses:
         sys.exit('error: accuracy targets missed: ' + '; '.join(result.misses))

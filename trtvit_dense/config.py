@@ -87,6 +87,19 @@ def _register_package_scope() -> None:
     get_installed_path.trtvit_dense = True
     mm_config.get_installed_path = get_installed_path
 
+    # mmengine marks every type dict of a ``scope::`` base with ``_scope_=scope`` and
+    # builds it from that scope's registries. ``trtvit_dense`` names configs, not a
+    # registry scope (a shipped config gets its own from its mmdet::/mmseg::/mmpretrain::
+    # base): such a mark would send e.g. mmseg's BaseSegDataset to mmengine's root
+    # registry, which does not hold it. So its bases carry no scope of their own.
+    get_cfg_path = mm_config.Config._get_cfg_path
+
+    def _get_cfg_path(cfg_path: str, filename: str):
+        path, scope = get_cfg_path(cfg_path, filename)
+        return path, (None if scope == PACKAGE_SCOPE else scope)
+
+    mm_config.Config._get_cfg_path = staticmethod(_get_cfg_path)
+
 
 _register_package_scope()
 

@@ -79,51 +79,55 @@ def _tiny_config(tmp_path, base, name, data_root, **schedule):
 
 
 @pytest.mark.slow
-def test_demo_end_to_end_then_reuse(toy_data, tmp_path, monkeypatch):
-    coco = f"{toy_data / 'toy_coco'}/"
-    ade = str(toy_data / 'toy_ade' / 'ADEChallengeData2016')
-    models = [
-        _tiny_config(tmp_path, 'configs/toy/retinanet_trtvit-a_fpn_toy.py',
-                     'retinanet_trtvit-a', coco),
-        _tiny_config(tmp_path, 'configs/toy/upernet_r50_toy.py', 'upernet_r50', ade),
-    ]
+def test_demo_end_to_end_then_reuse(tmp_path):
+    """The demo is the compare command on the toy data: written configs that inherit the
+    toy ones, training, deployment, evaluation on both backends, the report; a second run
+    reuses everything."""
     options = demo_benchmark_options(
-        num_images=2, progress=False,
+        num_images=2, progress=False, cfg_options={'model.test_cfg.score_thr': 0.0},
         timing=TimingSettings(warmup_s=0.0, warmup_iters=0, iters=1))
     lines = []
     work = tmp_path / 'demo'
-    result = run_demo(work, tmp_path / 'data', models, options, on_step=lines.append)
+    tiny = dict(families=('retinanet', 'upernet'), backbones=('trtvit-a', ), epochs=1,
+                train_subset=2)
+    result = run_demo(work, tmp_path / 'data', options, on_step=lines.append, **tiny)
     assert (tmp_path / 'data' / 'toy_coco' / 'toy_meta.json').is_file()
     assert (tmp_path / 'data' / 'toy_ade' / 'toy_meta.json').is_file()
     assert [(r['name'], r['backend']) for r in result.rows] == [
         ('retinanet_trtvit-a', 'pytorch'), ('retinanet_trtvit-a', 'onnxruntime'),
-        ('upernet_r50', 'pytorch'), ('upernet_r50', 'onnxruntime')]
+        ('upernet_trtvit-a', 'pytorch'), ('upernet_trtvit-a', 'onnxruntime')]
     for row in result.rows:
         assert row['weights'] == next(t['checkpoint'] for t in result.train
                                       if t['name'] == row['name'])
         assert row['model_file'].endswith('.onnx' if row['backend'] == 'onnxruntime'
                                           else '.pth')
         assert row['accuracy'], row  # evaluated on both backends
+    written = (work / 'configs' / 'retinanet_trtvit-a.py').read_text()
+    assert "_base_ = 'trtvit_dense::toy/retinanet_trtvit-a_fpn_toy.py'" in written
+    assert sorted(p.name for p in (work / 'configs').iterdir()) == [
+        'deploy_detection.py', 'deploy_segmentation.py', 'retinanet_trtvit-a.py',
+        'upernet_trtvit-a.py']
     # two training steps cannot reach the targets, and the demo says so
     assert result.misses and result.misses[0].startswith('retinanet_trtvit-a on pytorch: ')
     for key in ('md', 'json', 'csv', 'png'):
         assert result.reports[key].is_file()
     report = result.reports['md'].read_text()
     assert 'Missed targets: retinanet_trtvit-a on pytorch' in report
-    assert 'retinanet_trtvit-a' in report and 'upernet_r50' in report
+    assert 'retinanet_trtvit-a' in report and 'upernet_trtvit-a' in report
+    assert '## The data' in report and '## Next' in report
     doc = json.loads(result.reports['json'].read_text())
-    assert [t['name'] for t in doc['demo']['train']] == ['retinanet_trtvit-a', 'upernet_r50']
-    assert any('training retinanet_trtvit-a (1/2)' in line for line in lines)
+    assert [t['name'] for t in doc['compare']['train']] == ['retinanet_trtvit-a',
+                                                            'upernet_trtvit-a']
+    assert any('training 2 models' in line for line in lines)
 
     # A second run reuses the trained models and every measurement.
-    first = {m.name: (work / 'train' / m.name / 'demo_train.json').read_text()
-             for m in models}
+    first = {n: (work / 'train' / n / 'demo_train.json').read_text()
+             for n in ('retinanet_trtvit-a', 'upernet_trtvit-a')}
     lines.clear()
-    again = run_demo(work, tmp_path / 'data', models, options, on_step=lines.append)
+    again = run_demo(work, tmp_path / 'data', options, on_step=lines.append, **tiny)
     assert sum('(reused)' in line for line in lines) == 2
     assert [t['reused'] for t in again.train] == [True, True]
-    assert {m.name: (work / 'train' / m.name / 'demo_train.json').read_text()
-            for m in models} == first
+    assert {n: (work / 'train' / n / 'demo_train.json').read_text() for n in first} == first
     assert [r['accuracy'] for r in again.rows] == [r['accuracy'] for r in result.rows]
 
 
@@ -176,9 +180,9 @@ def test_demo_tool_prints_the_report_and_fails_on_missed_targets(tmp_path, monke
     report.write_text('# the report\n')
     calls = {}
 
-    def fake_run_demo(work_dir, data_dir, options=None, jobs=1):
+    def fake_run_demo(work_dir, data_dir, options=None, jobs=1, pretrain=False):
         calls.update(work_dir=work_dir, data_dir=data_dir, jobs=jobs,
-                     progress=options.progress)
+                     progress=options.progress, pretrain=pretrain)
         train = [dict(name='mask-rcnn_trtvit-a', config='c.py', checkpoint='e.pth')]
         rows = [dict(name='mask-rcnn_trtvit-a', backend='onnxruntime', model_file='m.onnx')]
         return demo_api.DemoResult(rows, dict(md=report), train,
@@ -189,7 +193,7 @@ def test_demo_tool_prints_the_report_and_fails_on_missed_targets(tmp_path, monke
                        r'pytorch: bbox_mAP 1.0 < 50'):
         demo_tool.main(['--work-dir', str(tmp_path / 'w'), '--jobs', '1', '--no-progress'])
     assert calls == dict(work_dir=str(tmp_path / 'w'), data_dir='data', jobs=1,
-                         progress=False)
+                         progress=False, pretrain=False)
     out = capsys.readouterr().out
     assert '# the report' in out and f'report: {report}' in out
     assert 'tools/infer.py c.py e.pth' in out and 'm.onnx' in out

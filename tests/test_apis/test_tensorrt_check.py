@@ -41,7 +41,7 @@ def test_uses_the_demo_checkpoints_where_they_exist(tmp_path):
     (trained / 'epoch_5.pth').write_bytes(b'x')
     (trained / 'demo_train.json').write_text(json.dumps(dict(
         checkpoint=str(trained / 'epoch_5.pth'))))
-    classifier = tmp_path / 'pretrain' / 'classifier_trtvit-a'
+    classifier = tmp_path / 'pretrain' / 'train' / 'classifier_trtvit-a'
     classifier.mkdir(parents=True)
     (classifier / 'epoch_12.pth').write_bytes(b'x')
     (classifier / 'demo_train.json').write_text(json.dumps(dict(

@@ -101,8 +101,8 @@ def test_segmentation_split_lists_and_absent_classes(tmp_path):
 
 
 @pytest.mark.parametrize('case, match', [
-    ('value', r'label map .*000\.png has values \[7\] outside the 3 classes of classes\.txt '
-              r'\(0\.\.2, 255 = ignored\); remap them or add the classes'),
+    ('value', r'label map .*000\.png has values \[7\] outside the 3 classes of the class '
+              r'list \(0\.\.2, 255 = ignored\); remap them or add the classes'),
     ('lonely', r'1 images in .*images have no label map of the same name in .*labels '
                r'\(e\.g\. 003\.jpg: expected 003\.png\)'),
     ('orphan', r'1 label maps in .*labels have no image of the same name'),
@@ -165,5 +165,44 @@ def test_coco128_semseg_as_a_user_dataset(shared_data, tmp_path):
     shutil.copy(shared_data('coco128_semseg') / 'masks/val2017/000000000139.png',
                 tmp_path / 'seg/labels/000000000139.png')
     with pytest.raises(DataError, match=r'label map .*000000000139\.png has values \[.*\] '
-                       r'outside the 133 classes of classes\.txt'):
+                       r'outside the 133 classes of the class list'):
         read_segmentation_dataset(tmp_path / 'seg', tmp_path / 'out')
+
+
+def test_ade20k_layout_with_a_class_list(toy_data, tmp_path):
+    """The ADE20K layout: 0 is ignored, value i is line i of the class list."""
+    from trtvit_dense.datasets import TOY_ADE_CLASSES
+    classes = tmp_path / 'classes.txt'
+    classes.write_text('\n'.join(TOY_ADE_CLASSES) + '\n')
+    root = toy_data / 'toy_ade' / 'ADEChallengeData2016'
+    data = read_segmentation_dataset(root, tmp_path / 'out', classes_file=classes)
+    assert data.classes == TOY_ADE_CLASSES
+    assert data.splits['train']['reduce_zero_label'] and data.splits['val']['images'] == 4
+    assert data.splits['val']['img_dir'].endswith('images/validation')
+    short = tmp_path / 'short.txt'
+    short.write_text('sky\nground\n')
+    with pytest.raises(DataError, match=r'outside the 2 classes of the class list \(1\.\.2, 0 '
+                       r'= ignored\)'):
+        read_segmentation_dataset(root, tmp_path / 'out', classes_file=short)
+
+
+def test_classification_folders_and_lists(toy_data, tmp_path):
+    from trtvit_dense.apis.userdata import read_classification_dataset
+    from trtvit_dense.datasets import TOY_IMAGENET_CLASSES
+    root = toy_data / 'toy_imagenet'
+    data = read_classification_dataset(root)  # meta lists + classes.txt: label order kept
+    assert data.classes == TOY_IMAGENET_CLASSES
+    assert (data.splits['train']['images'], data.splits['val']['images']) == (10, 8)
+    folders = tmp_path / 'folders'
+    shutil.copytree(root / 'train', folders / 'train')
+    shutil.copytree(root / 'val', folders / 'val')
+    data = read_classification_dataset(folders)  # class folders: sorted names
+    assert data.classes == tuple(sorted(TOY_IMAGENET_CLASSES)) and not data.notes
+    (folders / 'val' / 'hexagon').mkdir()
+    with pytest.raises(DataError, match=r"val has class folders \['hexagon'\] that .*train "
+                       r'lacks'):
+        read_classification_dataset(folders)
+    shutil.rmtree(folders / 'val' / 'hexagon')
+    (folders / 'val' / 'star' / 'broken.jpg').write_bytes(b'not a jpeg')
+    with pytest.raises(DataError, match=r'image .*broken\.jpg cannot be read'):
+        read_classification_dataset(folders)

@@ -1,23 +1,21 @@
-"""The one-command demo (``make demo``, ``tools/demo.py``): the whole product on toy data.
+"""The one-command demo (``make demo``, ``tools/demo.py``): the product's main command,
+``tools/compare.py`` (:mod:`.compare`), on the embedded toy data.
 
-Steps, each reused when a previous run finished it:
+1. generate the toy COCO and ADE20K datasets (``tools/make_toy_data.py``), and the toy
+   ImageNet with ``pretrain``;
+2. ``pretrain`` (``tools/demo.py --pretrain`` only): the compare command on the toy
+   ImageNet for the toy classifiers of both backbone families (TRT-ViT-A, ResNet-50 and
+   mmseg's ResNetV1c-50), into ``<work_dir>/pretrain`` (its own report);
+3. the compare command on the toy COCO (Mask R-CNN, RetinaNet) and toy ADE20K (UPerNet)
+   with TRT-ViT-A and the ResNet-50 baseline and the toy recipe: the data check, the
+   written configs (inheriting ``configs/toy/``, their fixed schedules), training (from
+   scratch or, with ``pretrain``, from the pretrained backbones), deploying to dynamic
+   ONNX, verification against PyTorch, evaluation and timing on PyTorch and ONNX
+   Runtime on the same validation images, and the report;
+4. the accuracy the trained TRT-ViT-A models must reach (toy bbox mAP >= 50, toy mIoU
+   >= 60) is checked on every backend's rows (:data:`DEMO_TARGETS`).
 
-1. ``data``: generate the toy COCO and ADE20K datasets (``tools/make_toy_data.py``), and
-   the toy ImageNet with ``pretrain``;
-2. ``pretrain`` (``tools/demo.py --pretrain`` only): train the toy classifiers of both
-   backbone families (TRT-ViT-A, ResNet-50 and mmseg's ResNetV1c-50) on the toy
-   ImageNet, the same way;
-3. ``train``: train Mask R-CNN, RetinaNet and UPerNet with TRT-ViT-A and the ResNet-50
-   baseline on them for the toy configs' fixed schedules, from scratch or, with
-   ``pretrain``, from the pretrained backbones (``--backbone-weights``); an interrupted
-   training resumes from its last checkpoint;
-4. ``benchmark``: the benchmark tool deploys every checkpoint to a dynamic ONNX graph,
-   verifies it against PyTorch, evaluates PyTorch and ONNX Runtime on the same
-   validation images (box/mask mAP, mIoU) and times both, then writes
-   ``report.md``/``report.json``/``report.csv``/``pareto.png`` (the classifiers too,
-   with ``pretrain``: top-1 next to latency);
-5. ``targets``: the accuracy the trained TRT-ViT-A models must reach (toy bbox mAP >=
-   50, toy mIoU >= 60) is checked on every backend's rows.
+Every step is reused when a previous run finished it.
 """
 from __future__ import annotations
 
@@ -34,8 +32,8 @@ from mmengine.config import Config
 
 from ..utils.atomic import atomic_write_bytes
 
-__all__ = ['DemoModel', 'DEMO_MODELS', 'PRETRAIN_MODELS', 'DEMO_DEPLOY_CONFIGS',
-           'DEMO_TARGETS', 'DemoError', 'pretrained_models',
+__all__ = ['DemoModel', 'DEMO_MODELS', 'DEMO_FAMILIES', 'PRETRAIN_MODELS', 'DEMO_DEPLOY_CONFIGS',
+           'DEMO_TARGETS', 'DemoError', 'demo_datasets',
            'DemoResult', 'demo_benchmark_options',
            'make_demo_data', 'train_demo_model', 'train_demo_models', 'check_targets', 'run_demo']
 
@@ -70,8 +68,9 @@ PRETRAIN_MODELS = (
     DemoModel('classifier_r50', 'trtvit_dense::toy/classifier_r50_toy.py'),
     DemoModel('classifier_r50-v1c', 'trtvit_dense::toy/classifier_r50-v1c_toy.py'),
 )
-# the classifiers the benchmark step scores and times (the V1c one only feeds UPerNet)
-BENCHMARKED_CLASSIFIERS = ('classifier_trtvit-a', 'classifier_r50')
+DEMO_FAMILIES = ('mask_rcnn', 'retinanet', 'upernet')
+# the shipped toy deploy configs (the demo derives its own profiles from the data; the
+# TensorRT acceptance run uses these)
 DEMO_DEPLOY_CONFIGS = {
     'detection': 'trtvit_dense::deploy/detection_dynamic-64x64-448x448.py',
     'segmentation': 'trtvit_dense::deploy/segmentation_dynamic-64x64-512x512.py',
@@ -84,17 +83,8 @@ DEMO_TARGETS = {
     'upernet_trtvit-a': ('mIoU', 60.0),
 }
 DONE_FILE = 'demo_train.json'
-
-
-def pretrained_models(models: Sequence[DemoModel] = DEMO_MODELS) -> tuple[DemoModel, ...]:
-    """``models`` fine-tuned from the demo classifier of their backbone: TRT-ViT-A from
-    ``classifier_trtvit-a``, the R50 detectors from ``classifier_r50``, the R50 UPerNet
-    (ResNetV1c) from ``classifier_r50-v1c``."""
-    def source(model: DemoModel) -> str:
-        if 'trtvit-a' in model.name:
-            return 'classifier_trtvit-a'
-        return 'classifier_r50-v1c' if model.name.startswith('upernet') else 'classifier_r50'
-    return tuple(DemoModel(m.name, m.config, source(m)) for m in models)
+PROGRESS_FILE = 'progress.json'  # engine.progress.ProgressFileHook, while training
+PROGRESS_EVERY_S = 15.0  # a progress line per running training this often
 
 
 def make_demo_data(data_dir: str | Path = 'data', kinds: Sequence[str] = ('coco', 'ade')
@@ -139,6 +129,8 @@ def train_demo_model(model: DemoModel, work_dir: str | Path,
     resume = 'auto' if (work_dir / 'last_checkpoint').is_file() else None
     prepare_train_config(cfg, model.config, work_dir=str(work_dir), resume=resume,
                          backbone_weights=backbone_weights)
+    cfg.custom_hooks = [*cfg.get('custom_hooks', []),
+                        dict(type='ProgressFileHook', path=str(work_dir / PROGRESS_FILE))]
     start = time.perf_counter()
     train(cfg)
     train_s = time.perf_counter() - start
@@ -176,7 +168,9 @@ def train_demo_models(models: Sequence[DemoModel], work_dir: str | Path, jobs: i
     ``jobs`` > 1 trains that many models at once in separate processes, each with
     ``cpu_count // jobs`` threads: small-image training does not keep two cores busy
     from one process, so on 2 cores two single-threaded trainings finish sooner than
-    the same two run one after the other. Their logs go to ``demo_train.log`` there."""
+    the same two run one after the other. Their logs go to ``demo_train.log`` there, and
+    every :data:`PROGRESS_EVERY_S` seconds ``on_step`` gets one line per running training
+    (epoch, iteration, loss, ETA; :mod:`trtvit_dense.engine.progress`)."""
     work_dir = Path(work_dir)
     results: dict[str, dict] = {}
     weights = {m.name: (pretrained or {})[m.pretrained] if m.pretrained else None
@@ -188,21 +182,32 @@ def train_demo_models(models: Sequence[DemoModel], work_dir: str | Path, jobs: i
                                                    weights[model.name])
             on_step(f'      {_trained_line(results[model.name])}')
         return [results[m.name] for m in models]
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    from ..engine.progress import progress_line, read_progress
     threads = max(1, (os.cpu_count() or 1) // jobs)
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context('spawn')) as pool:
         futures = {pool.submit(_train_in_worker, m, str(work_dir / m.name), threads,
                                weights[m.name]): m for m in models}
         on_step(f'      training {len(models)} models, {jobs} at a time with {threads} '
                 f'thread(s) each; logs: {work_dir}/<model>/demo_train.log')
-        for future in as_completed(futures):
-            model = futures[future]
-            try:
-                results[model.name] = future.result()
-            except Exception as e:
-                raise DemoError(f'training {model.name} ({model.config}) failed: {e}; see '
-                                f'{work_dir / model.name / "demo_train.log"}') from e
-            on_step(f'      {_trained_line(results[model.name])}')
+        pending, shown = set(futures), {}
+        while pending:
+            done, pending = wait(pending, timeout=PROGRESS_EVERY_S, return_when=FIRST_COMPLETED)
+            for future in done:
+                model = futures[future]
+                try:
+                    results[model.name] = future.result()
+                except Exception as e:
+                    raise DemoError(f'training {model.name} ({model.config}) failed: {e}; '
+                                    f'see {work_dir / model.name / "demo_train.log"}') from e
+                on_step(f'      {_trained_line(results[model.name])}')
+            for future in pending:  # one line per running training, when it moved
+                model = futures[future]
+                record = read_progress(work_dir / model.name / PROGRESS_FILE)
+                if record and not record.get('done') and record != shown.get(model.name):
+                    shown[model.name] = record
+                    on_step(f'      {progress_line(model.name, record)}')
     return [results[m.name] for m in models]
 
 
@@ -235,59 +240,63 @@ class DemoResult:
     misses: list = field(default_factory=list)
 
 
+def demo_datasets(data_dir: str | Path = 'data',
+                  families: Sequence[str] | None = None) -> list:
+    """The demo's datasets as the compare command reads them, with their model families:
+    the toy COCO (its own train/val JSONs and folders) for Mask R-CNN and RetinaNet, the
+    toy ADE20K (ADE layout, its classes.txt) for UPerNet; ``families`` keeps a subset."""
+    from .compare import DataSpec
+    coco, ade = Path(data_dir) / 'toy_coco', Path(data_dir) / 'toy_ade' / 'ADEChallengeData2016'
+    wanted = families or DEMO_FAMILIES
+    out = []
+    det = tuple(f for f in ('mask_rcnn', 'retinanet') if f in wanted)
+    if det:
+        out.append((DataSpec('detection', ann_file=str(coco / 'annotations/instances_train.json'),
+                             images=str(coco / 'train'),
+                             val_ann_file=str(coco / 'annotations/instances_val.json'),
+                             val_images=str(coco / 'val')), det))
+    if 'upernet' in wanted:
+        out.append((DataSpec('segmentation', root=str(ade)), ('upernet', )))
+    return out
+
+
 def run_demo(work_dir: str | Path = 'work_dirs/demo', data_dir: str | Path = 'data',
-             models: Sequence[DemoModel] = DEMO_MODELS, options=None,
-             on_step: Callable[[str], None] = print, jobs: int = 1,
-             pretrain: bool = False) -> DemoResult:
-    """Run the demo's steps (see the module docstring); returns rows, report paths,
-    training summaries, the wall time of each step and the missed targets. ``pretrain``
-    adds the pretraining step and fine-tunes ``models`` from it."""
-    from ..benchmark import ModelSpec, compare_table, run_benchmark, write_reports
+             options=None, on_step: Callable[[str], None] = print, jobs: int = 1,
+             pretrain: bool = False, families: Sequence[str] | None = None,
+             backbones: Sequence[str] = ('trtvit-a', 'r50'), epochs: int | None = None,
+             train_subset: int | None = None) -> DemoResult:
+    """The demo: the compare command (:func:`trtvit_dense.apis.compare.run_compare`) on
+    the toy data with the toy recipe, and the accuracy targets (see the module docstring).
+    ``pretrain`` first compares the toy classifiers on the toy ImageNet
+    (``<work_dir>/pretrain``) and fine-tunes every model from their backbones.
+    ``families``, ``backbones``, ``epochs`` and ``train_subset`` shorten it (tests)."""
+    from .compare import DataSpec, run_compare
     work_dir = Path(work_dir)
     options = options or demo_benchmark_options()
-    step_s = {}
-    steps = 4 if pretrain else 3
-
     start = time.perf_counter()
-    on_step(f'[1/{steps}] toy datasets in {data_dir}/')
     make_demo_data(data_dir, ('coco', 'ade', 'imagenet') if pretrain else ('coco', 'ade'))
-    step_s['data'] = time.perf_counter() - start
-
-    classifiers, weights = [], {}
+    step_s = dict(data=time.perf_counter() - start)
+    weights, classifiers = None, []
     if pretrain:
-        start = time.perf_counter()
-        on_step(f'[2/{steps}] pretraining {len(PRETRAIN_MODELS)} backbones on the toy '
-                'ImageNet')
-        classifiers = train_demo_models(PRETRAIN_MODELS, work_dir / 'pretrain', jobs, on_step)
-        weights = {c['name']: c['checkpoint'] for c in classifiers}
-        step_s['pretrain'] = time.perf_counter() - start
-        models = pretrained_models(models)
-
-    start = time.perf_counter()
-    how = 'from the pretrained backbones' if pretrain else 'from scratch'
-    on_step(f'[{steps - 1}/{steps}] training {len(models)} models on the toy data {how}')
-    trained = train_demo_models(models, work_dir / 'train', jobs, on_step, weights)
-    step_s['train'] = time.perf_counter() - start
-
-    start = time.perf_counter()
-    on_step(f'[{steps}/{steps}] deploy to dynamic ONNX, verify, evaluate and time PyTorch '
-            'and ONNX Runtime on the toy validation images')
-    specs = [ModelSpec(m.config, info['checkpoint'], m.name) for m, info in zip(models, trained)]
-    specs += [ModelSpec(m.config, info['checkpoint'], m.name)
-              for m, info in zip(PRETRAIN_MODELS, classifiers)
-              if m.name in BENCHMARKED_CLASSIFIERS]
-    rows = run_benchmark(specs, work_dir, options, on_row=lambda r: on_step(_row_line(r)))
-    step_s['benchmark'] = time.perf_counter() - start
-    misses = check_targets(rows)
-    extra = ('## TRT-ViT-A vs ResNet-50 (same detector/segmentor, schedule and images)\n\n'
-             + compare_table(rows) + '\n\n'
-             + _summary_md(classifiers + trained, step_s, misses, pretrain))
+        on_step('== pretraining the backbones on the toy ImageNet ==')
+        tags = tuple(backbones) + (('r50-v1c', ) if 'r50' in backbones else ())
+        cls = run_compare([(DataSpec('classification', root=str(Path(data_dir) / 'toy_imagenet')),
+                            ('imagenet', ))], work_dir / 'pretrain', tags, 'toy', None,
+                          options, jobs, epochs=epochs, train_subset=train_subset,
+                          title='trtvit-dense demo: the pretraining (toy ImageNet, CPU)',
+                          on_step=on_step)
+        classifiers = cls.train
+        weights = {m.backbone: t['checkpoint'] for m, t in zip(cls.models, cls.train)}
+        step_s['pretrain'] = sum(cls.step_s.values())
+        on_step('== fine-tuning from the pretrained backbones ==')
     title = 'trtvit-dense demo (toy data, CPU' + (', pretrained backbones)' if pretrain
                                                   else ')')
-    reports = write_reports(rows, work_dir, title=title, extra_md=extra,
-                            extra_json=dict(demo=dict(train=trained, pretrain=classifiers,
-                                                      step_s=step_s, misses=misses)))
-    return DemoResult(rows, reports, trained, step_s, misses)
+    result = run_compare(demo_datasets(data_dir, families), work_dir, backbones, 'toy', weights,
+                         options, jobs, epochs=epochs, train_subset=train_subset, title=title,
+                         targets={k: v for k, v in DEMO_TARGETS.items()}, on_step=on_step)
+    step_s.update(result.step_s)
+    return DemoResult(result.rows, result.reports, classifiers + result.train, step_s,
+                      result.misses)
 
 
 def demo_benchmark_options(**overrides):
@@ -301,24 +310,3 @@ def demo_benchmark_options(**overrides):
     return BenchmarkOptions(**settings)
 
 
-def _row_line(row: dict) -> str:
-    from ..benchmark.report import accuracy_text
-    return (f"      {row['name']} {row['backend']}: e2e {row['e2e_opt']['mean_ms']:.1f} ms; "
-            f'{accuracy_text(row)}')
-
-
-def _summary_md(trained: list, step_s: dict, misses: list, pretrain: bool = False) -> str:
-    from ..utils.markdown import markdown_table
-    how = ('the classifiers from scratch, the others from their backbone' if pretrain
-           else 'from scratch')
-    table = markdown_table(
-        ['model', 'config', 'training s'],
-        [[t['name'], t['config'], f"{t['train_s']:.0f}" + (' (earlier run)' if t['reused']
-                                                          else '')] for t in trained],
-        title=f'Training (toy schedules, {how}, this machine)')
-    steps = ', '.join(f'{k} {v:.0f} s' for k, v in step_s.items())
-    steps += f', total {sum(step_s.values()) / 60:.1f} min'
-    targets = ('All accuracy targets met: ' if not misses else 'Missed targets: ' +
-               '; '.join(misses) + '. Targets: ') + ', '.join(
-        f'{name} {key} >= {minimum:g}' for name, (key, minimum) in DEMO_TARGETS.items())
-    return f'{table}\n\nWall time of this run: {steps}.\n\n{targets}.'

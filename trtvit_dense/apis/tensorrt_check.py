@@ -26,7 +26,8 @@ from typing import Callable, Sequence
 
 from ..utils.atomic import atomic_write_bytes
 from ..utils.markdown import markdown_table
-from .demo import DEMO_DEPLOY_CONFIGS, DEMO_MODELS, DONE_FILE, PRETRAIN_MODELS, make_demo_data
+from .demo import (DEMO_DEPLOY_CONFIGS, DEMO_MODELS, DONE_FILE, PRETRAIN_MODELS,
+                   make_demo_data)
 
 __all__ = ['ACCURACY_TOLERANCE', 'CheckFailed', 'CheckResult', 'check_models',
            'run_tensorrt_check', 'format_check']
@@ -54,7 +55,7 @@ def check_models(demo_dir: str | Path = 'work_dirs/demo') -> list[tuple]:
     checkpoint where ``demo_dir`` has one, else None (seeded random weights)."""
     found = []
     for model in CHECK_MODELS:
-        step = 'pretrain' if model in PRETRAIN_MODELS else 'train'
+        step = 'pretrain/train' if model in PRETRAIN_MODELS else 'train'
         done = Path(demo_dir) / step / model.name / DONE_FILE
         checkpoint = None
         if done.is_file():

@@ -6,7 +6,10 @@ Two layouts are read:
   separate train and val JSONs;
 * **semantic segmentation**: ``images/`` and ``labels/`` folders with a ``classes.txt``
   (label PNG value ``i`` is line ``i`` of the class list, 255 is ignored), each folder
-  either flat (split here) or with ``train/`` and ``val/`` inside.
+  either flat (split here) or with ``train/`` and ``val/`` inside; or the ADE20K layout
+  with a class list;
+* **classification**: mmpretrain's ImageNet layout, ``train/`` and ``val/`` with one
+  folder per class (or ``meta/{train,val}.txt`` lists and a ``classes.txt``).
 
 What real data brings is either handled, and said (:attr:`UserDataset.notes`), or
 refused with one line naming the file and the fix (:class:`DataError`):
@@ -38,7 +41,7 @@ import numpy as np
 from ..utils.atomic import atomic_write_bytes
 
 __all__ = ['DataError', 'UserDataset', 'MIN_VAL_IMAGES', 'read_coco_dataset',
-           'read_segmentation_dataset', 'image_size_stats']
+           'read_segmentation_dataset', 'read_classification_dataset', 'image_size_stats']
 
 MIN_VAL_IMAGES = 4  # fewer validation images make a metric of noise
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp')
@@ -52,7 +55,7 @@ class DataError(ValueError):
 class UserDataset:
     """A checked dataset: its task, classes, the files each split reads, what was
     handled (``notes``) and the image sizes (``sizes``: ``[N, 2]`` heights and widths of
-    the training images)."""
+    every image, training and validation)."""
 
     task: str
     classes: tuple[str, ...]
@@ -127,13 +130,17 @@ def _subset(data: dict, image_ids: set) -> dict:
 
 def read_coco_dataset(ann_file: str | Path, img_dir: str | Path, out_dir: str | Path,
                       val_ann_file: str | Path | None = None,
+                      val_img_dir: str | Path | None = None,
                       val_fraction: float = 0.2) -> UserDataset:
     """Read and check a COCO instances dataset; write the train/val JSONs the configs
     read into ``out_dir`` (a split of ``ann_file``, or both files with the categories
-    that have instances)."""
+    that have instances). ``val_img_dir``: the validation images' folder when it is not
+    ``img_dir``."""
     ann_file, img_dir, out_dir = Path(ann_file), Path(img_dir), Path(out_dir)
-    if not img_dir.is_dir():
-        raise DataError(f'image folder {img_dir} does not exist; give --images')
+    val_img_dir = Path(val_img_dir) if val_img_dir is not None else img_dir
+    for folder, flag in ((img_dir, '--images'), (val_img_dir, '--val-images')):
+        if not folder.is_dir():
+            raise DataError(f'image folder {folder} does not exist; give {flag}')
     train = _read_json(ann_file, 'annotation file')
     _check_references(train, ann_file)
     notes = []
@@ -158,7 +165,8 @@ def read_coco_dataset(ann_file: str | Path, img_dir: str | Path, out_dir: str | 
         if ids != set(names):
             raise DataError(f'{sources[split]} and {ann_file} list other categories; give '
                             'both splits the same category list')
-        _check_images(img_dir, [i['file_name'] for i in d['images']], sources[split])
+        _check_images(img_dir if split == 'train' else val_img_dir,
+                      [i['file_name'] for i in d['images']], sources[split])
     if len(data['val']['images']) < MIN_VAL_IMAGES:
         raise DataError(f'the validation split has {len(data["val"]["images"])} images, '
                         f'fewer than {MIN_VAL_IMAGES}: too few to evaluate; give more '
@@ -199,10 +207,11 @@ def read_coco_dataset(ann_file: str | Path, img_dir: str | Path, out_dir: str | 
                     annotations=[a for a in d['annotations'] if names[a['category_id']]
                                  in classes])
         atomic_write_bytes(path, json.dumps(keep).encode())
-        splits[split] = dict(ann_file=str(path), img_dir=str(img_dir),
+        splits[split] = dict(ann_file=str(path),
+                             img_dir=str(img_dir if split == 'train' else val_img_dir),
                              images=len(d['images']), annotations=len(keep['annotations']),
                              crowd=crowd, empty_images=empty)
-    sizes = np.array([(i['height'], i['width']) for i in data['train']['images']
+    sizes = np.array([(i['height'], i['width']) for d in data.values() for i in d['images']
                       if 'height' in i and 'width' in i])
     return UserDataset('detection', classes, img_dir, splits, notes,
                        sizes if len(sizes) else None)
@@ -226,29 +235,46 @@ def _read_classes(path: Path) -> tuple[str, ...]:
     return classes
 
 
+ADE_SPLITS = {'train': 'training', 'val': 'validation'}
+
+
 def read_segmentation_dataset(root: str | Path, out_dir: str | Path, val_fraction: float = 0.2,
+                              classes_file: str | Path | None = None,
                               ignore_index: int = 255) -> UserDataset:
-    """Read and check ``root/images``, ``root/labels`` and ``root/classes.txt`` (folders
-    flat, or with ``train/`` and ``val/``): every image needs a label PNG of the same
-    stem and size whose values are class indices or ``ignore_index``. The file stems of
-    each split are written to ``out_dir/<split>.txt`` (mmseg's ``ann_file``)."""
+    """Read and check a semantic segmentation dataset in one of two layouts:
+
+    * ``root/images``, ``root/labels`` and ``root/classes.txt`` (folders flat, or with
+      ``train/`` and ``val/`` inside): label value ``i`` is line ``i`` of the class list,
+      ``ignore_index`` is ignored;
+    * ADE20K's ``root/images/{training,validation}`` and
+      ``root/annotations/{training,validation}``: value 0 is ignored and value ``i`` is
+      line ``i`` of ``classes_file`` (``reduce_zero_label``).
+
+    Every image needs a label PNG of the same stem and size whose values lie in the class
+    list. The file stems of each split are written to ``out_dir/<split>.txt`` (mmseg's
+    ``ann_file``); ``splits[...]['reduce_zero_label']`` says which layout it was."""
     import cv2
     root = Path(root)
-    classes = _read_classes(root / 'classes.txt')
-    img_root, label_root = root / 'images', root / 'labels'
+    img_root = root / 'images'
+    ade = (root / 'annotations').is_dir() and (img_root / 'training').is_dir()
+    classes = _read_classes(Path(classes_file) if classes_file else root / 'classes.txt')
+    label_root = root / ('annotations' if ade else 'labels')
     for folder in (img_root, label_root):
         if not folder.is_dir():
             raise DataError(f'folder {folder} does not exist; a segmentation dataset is '
                             'images/, labels/ (PNG, value = line of classes.txt, 255 = '
-                            'ignored) and classes.txt')
-    presplit = (img_root / 'train').is_dir() and (img_root / 'val').is_dir()
+                            'ignored) and classes.txt, or the ADE20K layout')
+    if ade:
+        folders = {split: (img_root / sub, label_root / sub) for split, sub in ADE_SPLITS.items()}
+    elif (img_root / 'train').is_dir() and (img_root / 'val').is_dir():
+        folders = {split: (img_root / split, label_root / split) for split in ('train', 'val')}
+    else:
+        folders = {'all': (img_root, label_root)}
     pairs = {}
-    for split in (('train', 'val') if presplit else ('all', )):
-        img_dir = img_root / split if presplit else img_root
-        lab_dir = label_root / split if presplit else label_root
-        images = _image_files(img_dir)
-        labels = {p.stem: p for p in sorted(lab_dir.iterdir()) if p.suffix.lower() == '.png'} \
-            if lab_dir.is_dir() else {}
+    for split, (img_dir, lab_dir) in folders.items():
+        images = _image_files(img_dir) if img_dir.is_dir() else {}
+        labels = ({p.stem: p for p in sorted(lab_dir.iterdir()) if p.suffix.lower() == '.png'}
+                  if lab_dir.is_dir() else {})
         lonely = sorted(set(images) - set(labels))
         if lonely:
             raise DataError(f'{len(lonely)} images in {img_dir} have no label map of the same '
@@ -261,17 +287,21 @@ def read_segmentation_dataset(root: str | Path, out_dir: str | Path, val_fractio
                             'remove them or add the images')
         pairs[split] = [(images[s], labels[s]) for s in sorted(images)]
     notes = []
-    if not presplit:
+    if 'all' in pairs:
         every = _val_every(val_fraction)
         everything = pairs.pop('all')
         pairs = {'train': [p for k, p in enumerate(everything) if k % every != every - 1],
                  'val': [p for k, p in enumerate(everything) if k % every == every - 1]}
         notes.append(f'{len(everything)} images split into {len(pairs["train"])} training and '
                      f'{len(pairs["val"])} validation images (every {every}th by file name)')
+    if not pairs['train']:
+        raise DataError(f'no training images in {folders.get("train", (img_root,))[0]}')
     if len(pairs['val']) < MIN_VAL_IMAGES:
         raise DataError(f'the validation split has {len(pairs["val"])} images, fewer than '
                         f'{MIN_VAL_IMAGES}: too few to evaluate; give more images or a larger '
                         '--val-fraction')
+    # the label values that are classes, and the one that is ignored
+    first, ignored = (1, 0) if ade else (0, ignore_index)
     pixels = np.zeros(len(classes), np.int64)
     sizes = []
     for split, items in pairs.items():
@@ -288,15 +318,17 @@ def read_segmentation_dataset(root: str | Path, out_dir: str | Path, val_fractio
                                 f'image {image.name} is {img.shape[1]}x{img.shape[0]}; they '
                                 'must have the same size')
             values = np.unique(lab)
-            bad = [int(v) for v in values if v >= len(classes) and v != ignore_index]
+            bad = [int(v) for v in values
+                   if v != ignored and not first <= v < first + len(classes)]
             if bad:
-                raise DataError(f'label map {label} has values {bad[:5]} outside the '
-                                f'{len(classes)} classes of classes.txt (0..{len(classes) - 1},'
-                                f' {ignore_index} = ignored); remap them or add the classes')
+                raise DataError(
+                    f'label map {label} has values {bad[:5]} outside the {len(classes)} '
+                    f'classes of the class list ({first}..{first + len(classes) - 1}, '
+                    f'{ignored} = ignored); remap them or add the classes')
+            sizes.append(img.shape[:2])
             if split == 'train':
-                counts = np.bincount(lab[lab != ignore_index].ravel(), minlength=len(classes))
-                pixels += counts[:len(classes)]
-                sizes.append(img.shape[:2])
+                valid = lab[lab != ignored].astype(np.int64) - first
+                pixels += np.bincount(valid.ravel(), minlength=len(classes))[:len(classes)]
     absent = [c for c, n in zip(classes, pixels) if n == 0]
     if absent:
         notes.append(f'{len(absent)} classes have no pixel in the training split and cannot '
@@ -306,7 +338,72 @@ def read_segmentation_dataset(root: str | Path, out_dir: str | Path, val_fractio
         listing = Path(out_dir) / f'{split}.txt'
         atomic_write_bytes(listing, ''.join(f'{i.stem}\n' for i, _ in items).encode())
         splits[split] = dict(ann_file=str(listing), img_dir=str(items[0][0].parent),
-                             label_dir=str(items[0][1].parent),
-                             img_suffix=items[0][0].suffix, images=len(items))
+                             label_dir=str(items[0][1].parent), img_suffix=items[0][0].suffix,
+                             reduce_zero_label=ade, images=len(items))
     return UserDataset('segmentation', classes, root, splits, notes, np.array(sizes))
 
+
+def read_classification_dataset(root: str | Path,
+                                classes_file: str | Path | None = None) -> UserDataset:
+    """Read and check ``root/train`` and ``root/val``: one folder per class (classes in
+    sorted folder order, as mmpretrain's ``CustomDataset`` reads them), or
+    ``root/meta/{train,val}.txt`` lines ``<path> <label>`` with the classes of
+    ``classes_file`` (default ``root/classes.txt``)."""
+    from PIL import Image
+    root = Path(root)
+    for split in ('train', 'val'):
+        if not (root / split).is_dir():
+            raise DataError(f'folder {root / split} does not exist; a classification dataset '
+                            'is train/ and val/ with one folder per class (ImageNet layout)')
+    lists = all((root / 'meta' / f'{s}.txt').is_file() for s in ('train', 'val'))
+    if lists:
+        classes = _read_classes(Path(classes_file) if classes_file else root / 'classes.txt')
+    else:
+        classes = tuple(sorted(d.name for d in (root / 'train').iterdir() if d.is_dir()))
+        if not classes:
+            raise DataError(f'{root / "train"} has no class folders')
+        extra = sorted(d.name for d in (root / 'val').iterdir()
+                       if d.is_dir() and d.name not in classes)
+        if extra:
+            raise DataError(f'{root / "val"} has class folders {extra[:5]} that '
+                            f'{root / "train"} lacks; give both splits the same classes')
+    items: dict[str, list] = {}
+    for split in ('train', 'val'):
+        if lists:
+            listing = root / 'meta' / f'{split}.txt'
+            entries = []
+            for number, line in enumerate(listing.read_text().splitlines(), 1):
+                parts = line.split()
+                if not parts:
+                    continue
+                if len(parts) < 2 or not parts[-1].isdigit() or int(parts[-1]) >= len(classes):
+                    raise DataError(f'line {number} of {listing} is not "<path> <label>" with '
+                                    f'a label below {len(classes)}: {line!r}')
+                entries.append((root / split / ' '.join(parts[:-1]), int(parts[-1])))
+        else:
+            entries = [(f, classes.index(d.name))
+                       for d in sorted((root / split).iterdir()) if d.is_dir()
+                       for f in sorted(d.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES]
+        items[split] = entries
+    if len(items['val']) < MIN_VAL_IMAGES:
+        raise DataError(f'the validation split has {len(items["val"])} images, fewer than '
+                        f'{MIN_VAL_IMAGES}: too few to evaluate; add images to {root / "val"}')
+    sizes = []
+    for split, entries in items.items():
+        for path, _ in entries:
+            try:
+                with Image.open(path) as img:
+                    img.verify()
+                    sizes.append((img.height, img.width))
+            except Exception as e:  # PIL raises many types for missing or broken files
+                raise DataError(f'image {path} cannot be read ({e}); remove it from the '
+                                'dataset or replace the file') from None
+    counts = np.bincount([label for _, label in items['train']], minlength=len(classes))
+    notes = []
+    absent = [c for c, n in zip(classes, counts) if n == 0]
+    if absent:
+        notes.append(f'{len(absent)} classes have no training image and cannot be learnt: '
+                     f'{", ".join(absent[:10])}')
+    splits = {split: dict(images=len(entries), ann_file=(
+        str(root / 'meta' / f'{split}.txt') if lists else None)) for split, entries in items.items()}
+    return UserDataset('classification', classes, root, splits, notes, np.array(sizes))

@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 # Bump whenever the files generated for a given seed change.
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 DEFAULT_NUM_TRAIN = 200
 DEFAULT_NUM_VAL = 50
 # Height and width are drawn independently from this range (inclusive).
@@ -338,6 +338,9 @@ def _write_ade_split(root: Path, split: str, seed: int, count: int,
         _write_image(img_dir / f'{stem}.jpg', image)
         _write_image(ann_dir / f'{stem}.png', labels)
         pixels += np.bincount(labels.ravel(), minlength=len(pixels))
+    # label value i (1..N) is line i of the class list (0 is ignored, reduce_zero_label)
+    (root / 'ADEChallengeData2016' / 'classes.txt').write_text(
+        ''.join(f'{c}\n' for c in TOY_ADE_CLASSES))
     fractions = (pixels / pixels.sum()).round(4).tolist()
     return dict(images=count, ignored_fraction=fractions[0],
                 class_fraction=dict(zip(TOY_ADE_CLASSES, fractions[1:])))
@@ -358,6 +361,7 @@ def _write_imagenet_split(root: Path, split: str, seed: int, count: int,
         per_class[label] += 1
     # mmpretrain's ImageNet annotation list: "<path relative to the split folder> <label>"
     (root / 'meta' / f'{split}.txt').write_text(''.join(lines))
+    (root / 'classes.txt').write_text(''.join(f'{c}\n' for c in TOY_IMAGENET_CLASSES))
     return dict(images=count, per_class=dict(zip(TOY_IMAGENET_CLASSES, per_class)))
 
 
@@ -452,7 +456,8 @@ def make_toy_ade(out_dir: PathLike, num_train: int = DEFAULT_NUM_TRAIN,
     """Write a toy dataset in the ADE20K (ADEChallengeData2016) layout.
 
     Files: ``ADEChallengeData2016/images/{training,validation}/ADE_{train,val}_<n:08d>.jpg``,
-    single-channel PNG label maps of the same stems under ``annotations/``, and
+    single-channel PNG label maps of the same stems under ``annotations/``,
+    ``ADEChallengeData2016/classes.txt`` (the class of label value ``i`` on line ``i``) and
     ``toy_meta.json``. Label 0 is "other" (clutter and some object outlines), labels
     ``1..len(TOY_ADE_CLASSES)`` are :data:`TOY_ADE_CLASSES`. Replacement rules as in
     :func:`make_toy_coco`.
@@ -482,7 +487,8 @@ def make_toy_imagenet(out_dir: PathLike, num_train: int = DEFAULT_NUM_TRAIN,
 
     Files: ``{train,val}/<class>/{train,val}_<n:08d>.jpg`` (one folder per class of
     :data:`TOY_IMAGENET_CLASSES`), ``meta/{train,val}.txt`` (one ``<class>/<file> <label>``
-    line per image, as ImageNet's ``meta/`` lists) and ``toy_meta.json``. Classes take
+    line per image, as ImageNet's ``meta/`` lists), ``classes.txt`` (the class of label
+    ``i`` on line ``i``) and ``toy_meta.json``. Classes take
     turns, so every split is balanced. Replacement rules as in :func:`make_toy_coco`.
 
     Args:
