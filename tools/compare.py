@@ -19,6 +19,8 @@ import os
 import sys
 import warnings
 
+from mmengine.config import DictAction
+
 
 TASKS = ('detection', 'segmentation', 'classification')
 FAMILIES = ('mask_rcnn', 'retinanet', 'upernet', 'imagenet')
@@ -65,6 +67,9 @@ def parse_args(argv=None):
     run.add_argument('--device', default='cpu')
     run.add_argument('--num-images', type=int,
                      help='evaluate and time on the first N validation images (default: all)')
+    run.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
+                     help='override settings of every written config when evaluating and '
+                     'timing (e.g. model.test_cfg.score_thr=0.0 for a barely trained model)')
     run.add_argument('--gpus', type=int, default=1,
                      help='train each model with torchrun on this many GPUs')
     run.add_argument('--jobs', type=int, default=min(2, os.cpu_count() or 1),
@@ -102,7 +107,8 @@ def main(argv=None):
     try:
         options = BenchmarkOptions(backends=tuple(args.backends),
                                    precisions=tuple(args.precisions), device=args.device,
-                                   num_images=args.num_images, progress=not args.no_progress)
+                                   num_images=args.num_images, progress=not args.no_progress,
+                                   cfg_options=args.cfg_options)
         result = run_compare([(spec, args.models)], args.work_dir, tuple(args.backbones),
                              args.recipe, args.backbone_weights, options, jobs=args.jobs,
                              gpus=args.gpus, epochs=args.epochs, scale=args.image_scale,

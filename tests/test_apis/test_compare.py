@@ -1,0 +1,215 @@
+"""The compare command: configs written for a user's data (classes, heads, data files,
+scale, schedule, deploy profile) that reload with the normal tools, and whole runs on
+real data that is not ours (COCO128, coco128_semseg)."""
+import json
+import sys
+from pathlib import Path
+
+import mmcv
+import numpy as np
+import pytest
+
+from trtvit_dense.apis import load_config
+from trtvit_dense.apis.compare import (DataError, deploy_profile, plan_models, rescaled,
+                                       write_model_config)
+from trtvit_dense.apis.userdata import read_coco_dataset, read_segmentation_dataset
+from trtvit_dense.checks import check_config
+from trtvit_dense.deploy.config import load_deploy_config
+from trtvit_dense.engine.progress import progress_line
+
+from test_userdata import coco, coco_semseg_as_user_layout, seg_dataset
+
+ROOT = Path(__file__).parents[2]
+
+
+@pytest.mark.parametrize('size, scale', [((480, 640), (640, 480)), ((333, 500), (1333, 800)),
+                                         ((640, 427), (640, 480)), ((97, 131), (160, 160))])
+def test_rescaled_is_mmcvs_keep_ratio_resize(size, scale):
+    h, w = size
+    expected = mmcv.imrescale(np.zeros((h, w, 3), np.uint8), scale).shape[:2]
+    assert tuple(rescaled(np.array([size]), scale)[0]) == expected
+
+
+def test_detection_configs_for_user_data(tmp_path):
+    ann, img = coco(tmp_path, images=20)
+    data = read_coco_dataset(ann, img, tmp_path / 'data', val_fraction=0.25)
+    models, deploy = plan_models(data, ['mask_rcnn', 'retinanet'], ['trtvit-a', 'r50'], 'full',
+                                 tmp_path / 'configs')
+    assert [m.name for m in models] == ['mask-rcnn_trtvit-a', 'mask-rcnn_r50',
+                                        'retinanet_trtvit-a', 'retinanet_r50']
+    for model in models:
+        cfg = load_config(model.config)  # reloads as the tools load it
+        assert cfg.train_dataloader.dataset.metainfo.classes == ('a', 'b')
+        heads = ([cfg.model.roi_head.bbox_head, cfg.model.roi_head.mask_head]
+                 if model.family == 'mask_rcnn' else [cfg.model.bbox_head])
+        assert all(h.num_classes == 2 for h in heads)
+        for split in ('train', 'val', 'test'):
+            ds = cfg[f'{split}_dataloader'].dataset
+            assert ds.ann_file == data.splits['train' if split == 'train' else 'val']['ann_file']
+            assert ds.data_prefix.img == f'{img}/'
+        assert cfg.val_evaluator.ann_file == data.splits['val']['ann_file']
+        # 32x48 images: the scale is their size rounded up to 32, not COCO's 1333x800
+        resize = [s for s in cfg.test_dataloader.dataset.pipeline if s.type == 'Resize']
+        assert resize[0].scale == (64, 32)
+        # 15 images at batch 2: 3000 iterations = 375 epochs, lr steps at 2/3 and 11/12
+        assert cfg.train_cfg.max_epochs == 375
+        assert cfg.param_scheduler[1].milestones == [250, 344]
+        assert cfg.auto_scale_lr.enable
+        check_config(cfg, ('train', 'val'))
+    dcfg = load_deploy_config(str(deploy))
+    # 32x48 at scale (64, 32) stays 32x48, padded to 32x64
+    assert dcfg.min_shape == (1, 3, 32, 64) and dcfg.max_shape == (2, 3, 32, 64)
+    assert dcfg.opt_shape == (1, 3, 32, 64)
+    for shape in dcfg.verify_shapes:
+        dcfg.check_shape(shape)
+    text = Path(models[0].config).read_text()
+    assert "_base_ = 'trtvit_dense::mask_rcnn/mask-rcnn_trtvit-a_fpn_1x_coco.py'" in text
+    assert '# schedule: ' in text and '# image scale (long, short): ' in text
+
+
+def test_segmentation_configs_and_the_profile_covers_every_image(tmp_path):
+    seg_dataset(tmp_path / 'seg', n=10)
+    data = read_segmentation_dataset(tmp_path / 'seg', tmp_path / 'data', val_fraction=0.5)
+    models, deploy = plan_models(data, ['upernet'], ['trtvit-a', 'r50'], 'full',
+                                 tmp_path / 'configs', epochs=2)
+    assert [m.name for m in models] == ['upernet_trtvit-a', 'upernet_r50']
+    cfg = load_config(models[0].config)
+    assert cfg.model.decode_head.num_classes == cfg.model.auxiliary_head.num_classes == 3
+    ds = cfg.train_dataloader.dataset
+    assert (ds.type, ds.reduce_zero_label) == ('BaseSegDataset', False)
+    assert [s.get('reduce_zero_label') for s in ds.pipeline if s.type == 'LoadAnnotations'
+            ] == [False]
+    # 20x30 images: short side 32 (rounded up), crop 32x32; 2 epochs of 5 images at batch 4
+    assert cfg.model.data_preprocessor.size == (32, 32)
+    assert cfg.train_cfg.max_iters == 4
+    check_config(cfg, ('train', 'val'))
+    dcfg = load_deploy_config(str(deploy))
+    sizes = rescaled(data.sizes, (128, 32))
+    assert all(dcfg.min_shape[2 + i] <= sizes[:, i].min() and
+               sizes[:, i].max() <= dcfg.max_shape[2 + i] for i in range(2))
+
+
+def test_a_profile_for_a_classifier_times_batch_8():
+    plan = deploy_profile('classification', None, crop=224)
+    assert plan['profile'] == dict(min_shape=[1, 3, 96, 96], opt_shape=[8, 3, 224, 224],
+                                   max_shape=[8, 3, 448, 448])
+    assert len(plan['shapes']) == 6 and [2, 3, 448, 448] in plan['shapes']
+
+
+def test_bad_requests_are_one_line(tmp_path):
+    ann, img = coco(tmp_path, images=20)
+    data = read_coco_dataset(ann, img, tmp_path / 'data', val_fraction=0.25)
+    with pytest.raises(DataError, match=r"unknown backbones \['swin-t'\]; choose from"):
+        plan_models(data, ['retinanet'], ['swin-t'], 'full', tmp_path / 'c')
+    with pytest.raises(DataError, match='upernet is a segmentation model; the dataset is '
+                       'for detection'):
+        write_model_config(data, 'upernet', 'trtvit-a', 'full', tmp_path / 'c')
+    with pytest.raises(DataError, match="--recipe must be one of \\('full', 'toy'\\)"):
+        plan_models(data, ['retinanet'], ['r50'], 'huge', tmp_path / 'c')
+
+
+def test_progress_lines():
+    running = dict(iter=59, iter_now=60, max_iters=225, epoch=1, max_epochs=5, loss=1.2345,
+                   elapsed_s=70.2, eta_s=185.0, done=False)
+    assert progress_line('retinanet_r50', running) == (
+        'retinanet_r50: epoch 2/5, iter 60/225, loss 1.234, 1m10s, ETA 3m05s')
+    assert progress_line('u', dict(iter_now=3, max_iters=120, max_epochs=None, loss=None,
+                                   elapsed_s=4, eta_s=None)) == 'u: iter 3/120, 4s'
+    assert progress_line('u', dict(done=True, elapsed_s=125)) == 'u: done in 2m05s'
+
+
+def run_compare_tool(*args):
+    from tools import compare as tool
+    tool.main(list(map(str, args)))
+
+
+@pytest.mark.slow
+def test_coco128_through_the_whole_command(shared_data, tmp_path, capsys):
+    root = shared_data('coco128')
+    work = tmp_path / 'work'
+    run_compare_tool('--ann-file', root / 'annotations/instances_train2017.json',
+                     '--images', root / 'train2017', '--models', 'retinanet', '--epochs', 1,
+                     '--train-subset', 2, '--image-scale', 192, 160, '--num-images', 2,
+                     '--jobs', 1, '--no-progress', '--work-dir', work,
+                     '--cfg-options', 'model.test_cfg.score_thr=0.0')
+    out = capsys.readouterr().out
+    doc = json.loads((work / 'report.json').read_text())
+    assert [(r['name'], r['backend']) for r in doc['rows']] == [
+        ('retinanet_trtvit-a', 'pytorch'), ('retinanet_trtvit-a', 'onnxruntime'),
+        ('retinanet_r50', 'pytorch'), ('retinanet_r50', 'onnxruntime')]
+    assert 'category ids 1..90 are not contiguous' in out and '## TRT-ViT vs ResNet-50' in out
+    cfg = load_config(str(work / 'configs/retinanet_trtvit-a.py'))
+    assert len(cfg.train_dataloader.dataset.metainfo.classes) == 71
+    assert cfg.model.bbox_head.num_classes == 71
+    assert cfg.val_evaluator.ann_file == str(work / 'data/detection/instances_val.json')
+    dcfg = load_deploy_config(str(work / 'configs/deploy_detection.py'))
+    assert dcfg.max_shape[2:] == (192, 192)  # a portrait and a landscape image at (192, 160)
+    sizes = [(i['height'], i['width']) for i in json.loads(
+        (root / 'annotations/instances_train2017.json').read_text())['images']]
+    inputs = np.ceil(rescaled(np.array(sizes), (192, 160)) / 32) * 32  # mmdet pads to 32
+    assert (inputs.min(0) >= dcfg.min_shape[2:]).all() and (inputs.max(0) <= 192).all()
+
+
+@pytest.mark.slow
+def test_coco128_semseg_through_the_whole_command(shared_data, tmp_path, capsys):
+    coco_semseg_as_user_layout(shared_data('coco128_semseg'), tmp_path / 'seg')
+    work = tmp_path / 'work'
+    run_compare_tool('--task', 'segmentation', '--data-root', tmp_path / 'seg', '--epochs', 1,
+                     '--train-subset', 4, '--image-scale', 256, 96, '--num-images', 2,
+                     '--jobs', 1, '--no-progress', '--work-dir', work)
+    doc = json.loads((work / 'report.json').read_text())
+    assert [(r['name'], r['backend']) for r in doc['rows']] == [
+        ('upernet_trtvit-a', 'pytorch'), ('upernet_trtvit-a', 'onnxruntime'),
+        ('upernet_r50', 'pytorch'), ('upernet_r50', 'onnxruntime')]
+    assert all('mIoU' in r['accuracy'] for r in doc['rows'])
+    cfg = load_config(str(work / 'configs/upernet_r50.py'))
+    assert cfg.model.backbone.type == 'ResNetV1c' and cfg.model.decode_head.num_classes == 133
+    assert not cfg.train_dataloader.dataset.reduce_zero_label
+
+
+def test_compare_tool_refuses_bad_data_in_one_line(tmp_path):
+    ann, img = coco(tmp_path, images=6)
+    with pytest.raises(SystemExit, match=r'error: the validation split has 1 images'):
+        run_compare_tool('--ann-file', ann, '--images', img, '--work-dir', tmp_path / 'w')
+    assert not (tmp_path / 'w' / 'configs').exists()
+    with pytest.raises(SystemExit):
+        run_compare_tool('--task', 'segmentation')  # no --data-root
+
+
+@pytest.mark.parametrize('recipe, epochs', [('full', None), ('toy', None), ('toy', 3)])
+def test_classification_configs_for_an_imagenet_folder(toy_data, tmp_path, recipe, epochs):
+    from trtvit_dense.apis.userdata import read_classification_dataset
+    data = read_classification_dataset(toy_data / 'toy_imagenet')
+    models, deploy = plan_models(data, ['imagenet'], ['trtvit-a', 'r50'], recipe,
+                                 tmp_path / 'configs', epochs=epochs)
+    assert [m.name for m in models] == ['classifier_trtvit-a', 'classifier_r50']
+    for model in models:
+        cfg = load_config(model.config)
+        assert cfg.model.head.num_classes == cfg.model.data_preprocessor.num_classes == 5
+        assert cfg.train_dataloader.dataset.type == 'CustomDataset'
+        assert tuple(cfg.val_dataloader.dataset.classes) == data.classes
+        assert cfg.val_evaluator.topk == (1, 5)
+        expected = epochs or (300 if recipe == 'full' else 12)
+        assert cfg.train_cfg.max_epochs == expected
+        check_config(cfg, ('train', 'val'))
+    dcfg = load_deploy_config(str(deploy))
+    crop = 224 if recipe == 'full' else 112
+    assert dcfg.opt_shape == (8, 3, crop, crop) and dcfg.task == 'classification'
+
+
+@pytest.mark.slow
+def test_torchrun_training_with_gpus(toy_data, tmp_path):
+    """--gpus N trains each model with torchrun (N processes; gloo without CUDA)."""
+    coco = toy_data / 'toy_coco'
+    work = tmp_path / 'work'
+    run_compare_tool('--ann-file', coco / 'annotations/instances_train.json', '--images',
+                     coco / 'train', '--val-ann-file', coco / 'annotations/instances_val.json',
+                     '--val-images', coco / 'val', '--models', 'retinanet', '--backbones',
+                     'trtvit-a', '--recipe', 'toy', '--epochs', 1, '--train-subset', 4,
+                     '--num-images', 2, '--gpus', 2, '--no-progress', '--work-dir', work,
+                     '--cfg-options', 'model.test_cfg.score_thr=0.0')
+    record = json.loads((work / 'train/retinanet_trtvit-a/demo_train.json').read_text())
+    assert Path(record['checkpoint']).is_file()
+    log = next((work / 'train/retinanet_trtvit-a').glob('*/*.log')).read_text()
+    assert 'Distributed training: True' in log
+    assert len(json.loads((work / 'report.json').read_text())['rows']) == 2
