@@ -275,7 +275,6 @@ def write_model_config(data: UserDataset, family: str, backbone: str, recipe: st
         crop = None
         if task == 'segmentation' and (full or scale is not None):
             crop = min(use_scale)
-        sizes = network_sizes(data, task, use_scale)
         stats = image_size_stats(data.sizes)
         lines += _comment(f'image scale (long, short): {why}; the images are {stats["min"]} '
                           f'to {stats["max"]} (h, w), median {stats["median"]}')
@@ -501,8 +500,8 @@ def _check_written(models: Sequence[CompareModel]) -> None:
 def _torchrun(model: CompareModel, work_dir: Path, gpus: int) -> dict:
     """Train ``model`` with ``torchrun --nproc_per_node gpus`` (tools/train.py of the
     checkout); returns the training record."""
-    from .demo import DONE_FILE, _final_checkpoint
     from ..config import load_config
+    from .training import DONE_FILE, _final_checkpoint
     done = work_dir / DONE_FILE
     if done.is_file():
         info = json.loads(done.read_text())
@@ -550,7 +549,7 @@ def run_compare(datasets: Sequence[tuple[DataSpec, Sequence[str] | None]], work_
     """The whole comparison (see the module docstring) for each ``(dataset, families)``
     (None: :func:`default_families`), into ``work_dir``."""
     from ..benchmark import BenchmarkOptions, ModelSpec, compare_table, run_benchmark, write_reports
-    from .demo import check_targets, train_demo_models
+    from .training import DemoModel, check_targets, train_demo_models
     work_dir = Path(work_dir)
     options = options or BenchmarkOptions()
     step_s, data_summary, models, deploys = {}, {}, [], {}
@@ -574,7 +573,6 @@ def run_compare(datasets: Sequence[tuple[DataSpec, Sequence[str] | None]], work_
 
     start = time.perf_counter()
     on_step(f'[2/4] training {len(models)} models' + (f' on {gpus} GPUs each' if gpus > 1 else ''))
-    from .demo import DemoModel
     demo_models = [DemoModel(m.name, m.config, m.name if m.pretrained else None) for m in models]
     pretrained = {m.name: m.pretrained for m in models if m.pretrained}
     if gpus > 1:

@@ -19,38 +19,22 @@ Every step is reused when a previous run finished it.
 """
 from __future__ import annotations
 
-import json
 import logging
-import multiprocessing
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-from mmengine.config import Config
-
-from ..utils.atomic import atomic_write_bytes
+from . import training
+from .training import DONE_FILE, DemoError, DemoModel, train_demo_model, train_demo_models
 
 __all__ = ['DemoModel', 'DEMO_MODELS', 'DEMO_FAMILIES', 'PRETRAIN_MODELS', 'DEMO_DEPLOY_CONFIGS',
            'DEMO_TARGETS', 'DemoError', 'demo_datasets',
            'DemoResult', 'demo_benchmark_options',
-           'make_demo_data', 'train_demo_model', 'train_demo_models', 'check_targets', 'run_demo']
+           'make_demo_data', 'train_demo_model', 'train_demo_models', 'check_targets', 'run_demo',
+           'DONE_FILE']
 
 logger = logging.getLogger(__name__)
-
-
-class DemoError(RuntimeError):
-    """A demo step failed or a trained model missed its accuracy target."""
-
-
-@dataclass(frozen=True)
-class DemoModel:
-    """A model the demo trains; ``pretrained``: the name of the demo classifier whose
-    checkpoint initialises its backbone (None: from scratch)."""
-    name: str
-    config: str
-    pretrained: str | None = None
 
 
 DEMO_MODELS = (
@@ -82,11 +66,6 @@ DEMO_TARGETS = {
     'retinanet_trtvit-a': ('bbox_mAP', 50.0),
     'upernet_trtvit-a': ('mIoU', 60.0),
 }
-DONE_FILE = 'demo_train.json'
-PROGRESS_FILE = 'progress.json'  # engine.progress.ProgressFileHook, while training
-PROGRESS_EVERY_S = 15.0  # a progress line per running training this often
-
-
 def make_demo_data(data_dir: str | Path = 'data', kinds: Sequence[str] = ('coco', 'ade')
                    ) -> dict:
     """Generate the toy datasets ``kinds`` (default arguments) under ``data_dir`` unless
@@ -101,134 +80,10 @@ def make_demo_data(data_dir: str | Path = 'data', kinds: Sequence[str] = ('coco'
     return summaries
 
 
-def _final_checkpoint(cfg: Config) -> str:
-    loop = cfg.train_cfg
-    if 'max_epochs' in loop:
-        return f'epoch_{loop.max_epochs}.pth'
-    return f'iter_{loop.max_iters}.pth'
-
-
-def train_demo_model(model: DemoModel, work_dir: str | Path,
-                     backbone_weights: str | None = None) -> dict:
-    """Train ``model`` into ``work_dir`` (skipped when a previous run finished it, resumed
-    from the last checkpoint when one was interrupted), its backbone initialised from
-    ``backbone_weights`` when given; returns ``checkpoint``, ``train_s`` and whether it
-    was ``reused``."""
-    from ..config import load_config
-    from .runner import prepare_train_config, train
-    work_dir = Path(work_dir)
-    done = work_dir / DONE_FILE
-    if done.is_file():
-        info = json.loads(done.read_text())
-        if Path(info['checkpoint']).is_file():
-            return dict(info, reused=True)
-    cfg = load_config(model.config)
-    # Evaluation happens once, in the benchmark step, on every backend with the same
-    # images; validating during training would only repeat the PyTorch pass.
-    cfg.train_cfg.val_interval = 10**9
-    resume = 'auto' if (work_dir / 'last_checkpoint').is_file() else None
-    prepare_train_config(cfg, model.config, work_dir=str(work_dir), resume=resume,
-                         backbone_weights=backbone_weights)
-    cfg.custom_hooks = [*cfg.get('custom_hooks', []),
-                        dict(type='ProgressFileHook', path=str(work_dir / PROGRESS_FILE))]
-    start = time.perf_counter()
-    train(cfg)
-    train_s = time.perf_counter() - start
-    checkpoint = work_dir / _final_checkpoint(cfg)
-    if not checkpoint.is_file():
-        raise DemoError(f'training {model.name} ended without {checkpoint}')
-    info = dict(name=model.name, config=model.config, checkpoint=str(checkpoint),
-                train_s=round(train_s, 1), resumed=resume is not None,
-                backbone_weights=backbone_weights)
-    atomic_write_bytes(done, (json.dumps(info, indent=2) + '\n').encode())
-    return dict(info, reused=False)
-
-
-def _train_in_worker(model: DemoModel, work_dir: str, threads: int,
-                     backbone_weights: str | None) -> dict:
-    """:func:`train_demo_model` in a pool process: ``threads`` intra-op threads, its
-    console output appended to ``<work_dir>/demo_train.log``."""
-    import torch
-    torch.set_num_threads(threads)
-    Path(work_dir).mkdir(parents=True, exist_ok=True)
-    with open(Path(work_dir) / 'demo_train.log', 'a') as log:
-        os.dup2(log.fileno(), 1)
-        os.dup2(log.fileno(), 2)
-    import trtvit_dense  # noqa: F401  (registers TRT-ViT and the safe checkpoint loading)
-    return train_demo_model(model, work_dir, backbone_weights)
-
-
-def train_demo_models(models: Sequence[DemoModel], work_dir: str | Path, jobs: int = 1,
-                      on_step: Callable[[str], None] = print,
-                      pretrained: dict | None = None) -> list[dict]:
-    """Train every model into ``<work_dir>/<name>`` (see :func:`train_demo_model`);
-    ``pretrained`` maps the classifier names of ``DemoModel.pretrained`` to their
-    checkpoints.
-
-    ``jobs`` > 1 trains that many models at once in separate processes, each with
-    ``cpu_count // jobs`` threads: small-image training does not keep two cores busy
-    from one process, so on 2 cores two single-threaded trainings finish sooner than
-    the same two run one after the other. Their logs go to ``demo_train.log`` there, and
-    every :data:`PROGRESS_EVERY_S` seconds ``on_step`` gets one line per running training
-    (epoch, iteration, loss, ETA; :mod:`trtvit_dense.engine.progress`)."""
-    work_dir = Path(work_dir)
-    results: dict[str, dict] = {}
-    weights = {m.name: (pretrained or {})[m.pretrained] if m.pretrained else None
-               for m in models}
-    if jobs <= 1:
-        for i, model in enumerate(models):
-            on_step(f'      training {model.name} ({i + 1}/{len(models)}): {model.config}')
-            results[model.name] = train_demo_model(model, work_dir / model.name,
-                                                   weights[model.name])
-            on_step(f'      {_trained_line(results[model.name])}')
-        return [results[m.name] for m in models]
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-
-    from ..engine.progress import progress_line, read_progress
-    threads = max(1, (os.cpu_count() or 1) // jobs)
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context('spawn')) as pool:
-        futures = {pool.submit(_train_in_worker, m, str(work_dir / m.name), threads,
-                               weights[m.name]): m for m in models}
-        on_step(f'      training {len(models)} models, {jobs} at a time with {threads} '
-                f'thread(s) each; logs: {work_dir}/<model>/demo_train.log')
-        pending, shown = set(futures), {}
-        while pending:
-            done, pending = wait(pending, timeout=PROGRESS_EVERY_S, return_when=FIRST_COMPLETED)
-            for future in done:
-                model = futures[future]
-                try:
-                    results[model.name] = future.result()
-                except Exception as e:
-                    raise DemoError(f'training {model.name} ({model.config}) failed: {e}; '
-                                    f'see {work_dir / model.name / "demo_train.log"}') from e
-                on_step(f'      {_trained_line(results[model.name])}')
-            for future in pending:  # one line per running training, when it moved
-                model = futures[future]
-                record = read_progress(work_dir / model.name / PROGRESS_FILE)
-                if record and not record.get('done') and record != shown.get(model.name):
-                    shown[model.name] = record
-                    on_step(f'      {progress_line(model.name, record)}')
-    return [results[m.name] for m in models]
-
-
-def _trained_line(info: dict) -> str:
-    how = 'reused' if info['reused'] else f"trained in {info['train_s']:.0f} s"
-    return f"{info['name']}: {info['checkpoint']} ({how})"
-
-
 def check_targets(rows: Sequence[dict], targets: dict = DEMO_TARGETS) -> list[str]:
-    """One message per benchmark row of a targeted model that misses its target (or
-    has no such metric); empty when all are met."""
-    misses = []
-    for row in rows:
-        if row['name'] not in targets:
-            continue
-        key, minimum = targets[row['name']]
-        value = row['accuracy'].get(key)
-        if value is None or value < minimum:
-            misses.append(f"{row['name']} on {row['backend']}: {key} "
-                          f"{'missing' if value is None else f'{value:.1f}'} < {minimum:g}")
-    return misses
+    """One message per row of a targeted model that misses its target
+    (:data:`DEMO_TARGETS` by default); empty when all are met."""
+    return training.check_targets(rows, targets)
 
 
 @dataclass
