@@ -73,9 +73,12 @@ if ! compgen -G "$wheel_dir/mmcv-${MMCV_VERSION}-*.whl" >/dev/null; then
     # mmcv's own build-time imports (it reads its version and requirements at setup time).
     "${PIP[@]}" install -q "$(grep -E '^mmengine==' "$REQS")" \
         "$(grep -E '^opencv-python==' "$REQS")"
+    # --no-cache-dir: compiled against this torch, never a wheel pip kept from a build
+    # against another one
     MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
         "$build/venv/bin/python" -m pip --disable-pip-version-check wheel -q \
-        --no-deps --no-build-isolation --no-binary mmcv "mmcv==${MMCV_VERSION}" -w "$build/wheels"
+        --no-deps --no-build-isolation --no-cache-dir --no-binary mmcv "mmcv==${MMCV_VERSION}" \
+        -w "$build/wheels"
     mkdir -p "$CACHE"
     # Publish atomically: a killed build never leaves a half-written cache entry.
     mv "$build/wheels" "$build/$key"

@@ -197,3 +197,23 @@ def test_demo_tool_prints_the_report_and_fails_on_missed_targets(tmp_path, monke
     out = capsys.readouterr().out
     assert '# the report' in out and f'report: {report}' in out
     assert 'tools/infer.py c.py e.pth' in out and 'm.onnx' in out
+
+
+def test_a_training_of_another_config_is_refused_not_reused(tmp_path):
+    """A finished (or interrupted) training in the work dir whose config changed since is
+    named, not silently reused or resumed."""
+    work = tmp_path / 'train'
+    work.mkdir()
+    (work / 'epoch_5.pth').write_bytes(b'x')
+    model = DemoModel('r', str(ROOT / 'configs/toy/retinanet_trtvit-a_fpn_toy.py'))
+    (work / 'demo_train.json').write_text(json.dumps(dict(
+        name='r', config=model.config, checkpoint=str(work / 'epoch_5.pth'),
+        config_sha256='0' * 64)))
+    with pytest.raises(DemoError, match=r'train holds a training of another config than '
+                       r'.*retinanet_trtvit-a_fpn_toy\.py \(changed since\); delete'):
+        train_demo_model(model, work)
+    (work / 'demo_train.json').unlink()
+    (work / 'last_checkpoint').write_text(str(work / 'epoch_5.pth'))
+    (work / 'config.sha256').write_text('0' * 64 + '\n')
+    with pytest.raises(DemoError, match='holds an interrupted training of another config'):
+        train_demo_model(model, work)

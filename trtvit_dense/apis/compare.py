@@ -345,6 +345,9 @@ def write_model_config(data: UserDataset, family: str, backbone: str, recipe: st
                   'test_evaluator = val_evaluator', '']
         facts.update(crop=crop)
     lines += _schedule(cfg, data, task, recipe, epochs, train_subset, facts)
+    lines += ['# one seed for every model: the same data order and augmentations for both',
+              '# backbones, and a run that repeats (on the same machine and versions)',
+              'randomness = dict(seed=0)']
     path = Path(out_dir) / f'{name}.py'
     atomic_write_bytes(path, ('\n'.join(lines) + '\n').encode())
     return path, facts

@@ -5,6 +5,7 @@ accuracy targets a run must meet.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import multiprocessing
 import os
@@ -35,6 +36,7 @@ class DemoModel:
 
 
 DONE_FILE = 'demo_train.json'
+CONFIG_STAMP = 'config.sha256'  # the config a training in progress was started with
 PROGRESS_FILE = 'progress.json'  # engine.progress.ProgressFileHook, while training
 PROGRESS_EVERY_S = 15.0  # a progress line per running training this often
 
@@ -52,16 +54,29 @@ def train_demo_model(model: DemoModel, work_dir: str | Path,
     """Train ``model`` into ``work_dir`` (skipped when a previous run finished it, resumed
     from the last checkpoint when one was interrupted), its backbone initialised from
     ``backbone_weights`` when given; returns ``checkpoint``, ``train_s`` and whether it
-    was ``reused``."""
+    was ``reused``. A finished or interrupted training of another config (or other
+    weights) in ``work_dir`` is refused, not reused or resumed."""
     from ..config import load_config
     from .runner import prepare_train_config, train
     work_dir = Path(work_dir)
     done = work_dir / DONE_FILE
+    cfg = load_config(model.config)
+    # what was trained: the resolved config and the backbone weights
+    digest = hashlib.sha256((cfg.pretty_text + str(backbone_weights)).encode()).hexdigest()
+    stamp = work_dir / CONFIG_STAMP
     if done.is_file():
         info = json.loads(done.read_text())
+        if info.get('config_sha256', digest) != digest:
+            raise DemoError(f'{work_dir} holds a training of another config than '
+                            f'{model.config} (changed since); delete {work_dir} to train '
+                            'it again, or give another work dir')
         if Path(info['checkpoint']).is_file():
             return dict(info, reused=True)
-    cfg = load_config(model.config)
+    if ((work_dir / 'last_checkpoint').is_file() and stamp.is_file()
+            and stamp.read_text().strip() != digest):
+        raise DemoError(f'{work_dir} holds an interrupted training of another config than '
+                        f'{model.config}; delete {work_dir} to start it afresh')
+    atomic_write_bytes(stamp, (digest + '\n').encode())
     # Evaluation happens once, in the benchmark step, on every backend with the same
     # images; validating during training would only repeat the PyTorch pass.
     cfg.train_cfg.val_interval = 10**9
@@ -78,7 +93,7 @@ def train_demo_model(model: DemoModel, work_dir: str | Path,
         raise DemoError(f'training {model.name} ended without {checkpoint}')
     info = dict(name=model.name, config=model.config, checkpoint=str(checkpoint),
                 train_s=round(train_s, 1), resumed=resume is not None,
-                backbone_weights=backbone_weights)
+                backbone_weights=backbone_weights, config_sha256=digest)
     atomic_write_bytes(done, (json.dumps(info, indent=2) + '\n').encode())
     return dict(info, reused=False)
 

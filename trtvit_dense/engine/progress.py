@@ -37,8 +37,10 @@ class ProgressFileHook(Hook):
         if not is_main_process():
             return
         loop = runner.train_loop
+        # an iteration-based loop reports max_epochs=1: only epoch-based loops have epochs
+        epochs = loop.max_epochs if 'Epoch' in type(loop).__name__ else None
         record = dict(iter=runner.iter, max_iters=loop.max_iters, epoch=runner.epoch,
-                      max_epochs=getattr(loop, 'max_epochs', None),
+                      max_epochs=epochs,
                       elapsed_s=round(time.time() - (self._start or time.time()), 1),
                       **extra)
         atomic_write_bytes(self.path, json.dumps(record).encode())
