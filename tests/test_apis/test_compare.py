@@ -180,9 +180,11 @@ def test_compare_tool_refuses_bad_data_in_one_line(tmp_path):
 def test_classification_configs_for_an_imagenet_folder(toy_data, tmp_path, recipe, epochs):
     from trtvit_dense.apis.userdata import read_classification_dataset
     data = read_classification_dataset(toy_data / 'toy_imagenet')
-    models, deploy = plan_models(data, ['imagenet'], ['trtvit-a', 'r50'], recipe,
+    models, deploy = plan_models(data, ['imagenet'], ['trtvit-a', 'r50', 'r50-v1c'], recipe,
                                  tmp_path / 'configs', epochs=epochs)
-    assert [m.name for m in models] == ['classifier_trtvit-a', 'classifier_r50']
+    assert [m.name for m in models] == ['classifier_trtvit-a', 'classifier_r50',
+                                        'classifier_r50-v1c']
+    assert load_config(models[2].config).model.backbone.type == 'ResNetV1c'
     for model in models:
         cfg = load_config(model.config)
         assert cfg.model.head.num_classes == cfg.model.data_preprocessor.num_classes == 5

@@ -217,3 +217,27 @@ def test_a_training_of_another_config_is_refused_not_reused(tmp_path):
     (work / 'config.sha256').write_text('0' * 64 + '\n')
     with pytest.raises(DemoError, match='holds an interrupted training of another config'):
         train_demo_model(model, work)
+
+
+@pytest.mark.slow
+def test_demo_pretrain_fine_tunes_from_the_toy_classifiers(tmp_path):
+    """--pretrain: the compare command on the toy ImageNet first (its own report), then
+    the models fine-tuned from the classifier of their backbone (the UPerNet R50 from the
+    ResNetV1c one)."""
+    options = demo_benchmark_options(
+        num_images=2, progress=False, timing=TimingSettings(warmup_s=0.0, warmup_iters=0,
+                                                            iters=1))
+    work = tmp_path / 'demo'
+    result = run_demo(work, tmp_path / 'data', options, on_step=lambda line: None,
+                      pretrain=True, families=('upernet', ), backbones=('r50', ), epochs=1,
+                      train_subset=2)
+    assert [t['name'] for t in result.train] == ['classifier_r50', 'classifier_r50-v1c',
+                                                 'upernet_r50']
+    assert result.train[-1]['backbone_weights'] == result.train[1]['checkpoint']
+    assert (work / 'pretrain' / 'report.md').is_file()
+    import torch
+    converted = next((work / 'train' / 'upernet_r50' / 'pretrained').glob('*_backbone.pth'))
+    meta = torch.load(converted, map_location='cpu')['meta']
+    assert meta['layout'] == 'mmpretrain stem -> mmseg/mmdet stem'
+    assert meta['source'].endswith('epoch_1.pth') and 'classifier_r50-v1c' in meta['source']
+    assert [r['name'] for r in result.rows] == ['upernet_r50', 'upernet_r50']

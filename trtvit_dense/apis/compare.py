@@ -220,11 +220,11 @@ def _base_config(family: str, backbone: str, recipe: str) -> str:
     if family not in FAMILY_TASK:
         raise DataError(f'unknown model family {family!r}; choose from {sorted(FAMILY_TASK)}')
     tag = backbone
-    if family != 'upernet' and backbone == 'r50-v1c':
-        raise DataError("backbone 'r50-v1c' is the R50 of UPerNet (mmseg's ResNetV1c); use "
-                        "'r50' for the detectors and classifiers")
+    if FAMILY_TASK[family] == 'detection' and backbone == 'r50-v1c':
+        raise DataError("backbone 'r50-v1c' is the R50 of UPerNet (mmseg's ResNetV1c) and "
+                        "its classifier; use 'r50' for the detectors")
     if family == 'upernet' and backbone == 'r50-v1c':
-        tag = 'r50'
+        tag = 'r50'  # the UPerNet R50 config is ResNetV1c already
     path = RECIPES[recipe][family].format(tag)
     if not Path(package_config(path)).is_file():
         raise DataError(f'there is no shipped {recipe} config for {family} with {backbone} '
@@ -474,9 +474,9 @@ def plan_models(data: UserDataset, families: Sequence[str], backbones: Sequence[
     for family in families:
         for backbone in backbones:
             if family == 'upernet' and backbone == 'r50' and 'r50-v1c' in backbones:
-                continue
-            if family != 'upernet' and backbone == 'r50-v1c':
-                continue  # the UPerNet R50 only
+                continue  # one UPerNet R50 (it is ResNetV1c)
+            if FAMILY_TASK[family] == 'detection' and backbone == 'r50-v1c':
+                continue  # a detector's R50 is mmdet's ResNet
             path, facts = write_model_config(data, family, backbone, recipe, config_dir,
                                              epochs, scale, train_subset)
             pretrained = None
