@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
+from mmengine.registry import DefaultScope
 import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
@@ -334,7 +335,9 @@ def build_visualizer(task: str, dataset_meta: dict):
                                                        len(classes)))
     spec = get_task(task)
     registry = importlib.import_module(f'{spec.scope}.registry').VISUALIZERS
-    visualizer = registry.build(dict(spec.visualizer, name=name, vis_backends=[]))
+    # in the task's scope, whatever scope the process used last
+    with DefaultScope.overwrite_default_scope(spec.scope):
+        visualizer = registry.build(dict(spec.visualizer, name=name, vis_backends=[]))
     visualizer.dataset_meta = meta
     return visualizer
 
