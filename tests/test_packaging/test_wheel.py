@@ -66,6 +66,6 @@ def test_wheel_installs_and_finds_its_configs(tmp_path):
     assert (found['model'], found['backbone']) == ('MaskRCNN', 'TRTViT')
     assert found['user'] == ['RetinaNet', 'b', 3]
     assert found['deploy'] == ['detection', [1, 3, 160, 160]]
-    assert found['defaults'] == ['detection', 'segmentation']
+    assert found['defaults'] == ['detection', 'segmentation', 'classification']
     assert found['compare'][0].startswith(str(site / 'trtvit_dense' / '.mim' / 'configs'))
     assert found['ops'] > 100
