@@ -28,7 +28,8 @@ def parse_args(argv=None):
                         help='models trained at once (default: 2, or 1 on a single core)')
     parser.add_argument('--pretrain', action='store_true',
                         help='first pretrain both backbones on the toy ImageNet and fine-tune '
-                        'every model from them (about 8 min more on 2 cores); default '
+                        'every model from them (over twice the demo\'s time on 2 cores, see '
+                        'docs/classification.md); default '
                         'work dir work_dirs/demo_pretrained')
     parser.add_argument('--no-progress', action='store_true', help='no progress bars')
     args = parser.parse_args(argv)

@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 import textwrap
 import time
 from dataclasses import dataclass, field
@@ -37,6 +35,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from ..benchmark.compare import BACKBONES as COMPARE_BACKBONES
+from ..benchmark.compare import FAMILIES
 from ..utils.atomic import atomic_write_bytes
 from .userdata import (DataError, UserDataset, image_size_stats, read_classification_dataset,
                        read_coco_dataset, read_segmentation_dataset)
@@ -49,16 +49,14 @@ __all__ = ['FAMILY_TASK', 'RECIPES', 'BACKBONES', 'DataSpec', 'CompareModel',
 FAMILY_TASK = {'mask_rcnn': 'detection', 'retinanet': 'detection', 'upernet': 'segmentation',
                'imagenet': 'classification'}
 RECIPES = {
-    'full': {'mask_rcnn': 'mask_rcnn/mask-rcnn_{}_fpn_1x_coco.py',
-             'retinanet': 'retinanet/retinanet_{}_fpn_1x_coco.py',
-             'upernet': 'upernet/upernet_{}_4xb4-160k_ade20k-512x512.py',
-             'imagenet': 'imagenet/{}_8xb128_in1k.py'},
+    'full': FAMILIES,  # the benchmark's --compare families: the COCO/ADE20K/ImageNet configs
     'toy': {'mask_rcnn': 'toy/mask-rcnn_{}_fpn_toy.py',
             'retinanet': 'toy/retinanet_{}_fpn_toy.py',
             'upernet': 'toy/upernet_{}_toy.py',
             'imagenet': 'toy/classifier_{}_toy.py'},
 }
-BACKBONES = ('trtvit-a', 'trtvit-b', 'trtvit-c', 'trtvit-d', 'r50', 'r50-v1c')
+# the benchmark's backbones, and mmseg's ResNetV1c-50 as its own classifier
+BACKBONES = (*COMPARE_BACKBONES, 'r50-v1c')
 # the names models get (as the demo's): <prefix>_<backbone>
 _PREFIX = {'mask_rcnn': 'mask-rcnn', 'retinanet': 'retinanet', 'upernet': 'upernet',
            'imagenet': 'classifier'}
@@ -500,35 +498,6 @@ def _check_written(models: Sequence[CompareModel]) -> None:
         check_config(load_config(model.config), ('train', 'val'))
 
 
-def _torchrun(model: CompareModel, work_dir: Path, gpus: int) -> dict:
-    """Train ``model`` with ``torchrun --nproc_per_node gpus`` (tools/train.py of the
-    checkout); returns the training record."""
-    from ..config import load_config
-    from .training import DONE_FILE, _final_checkpoint
-    done = work_dir / DONE_FILE
-    if done.is_file():
-        info = json.loads(done.read_text())
-        if Path(info['checkpoint']).is_file():
-            return dict(info, reused=True)
-    script = Path(__file__).resolve().parents[2] / 'tools' / 'train.py'
-    if not script.is_file():
-        raise DataError(f'--gpus needs the checkout\'s tools/train.py ({script} is absent)')
-    argv = [sys.executable, '-m', 'torch.distributed.run', f'--nproc_per_node={gpus}',
-            str(script), model.config, '--launcher', 'pytorch', '--work-dir', str(work_dir)]
-    if (work_dir / 'last_checkpoint').is_file():
-        argv.append('--resume')
-    if model.pretrained:
-        argv += ['--backbone-weights', model.pretrained]
-    start = time.perf_counter()
-    subprocess.run(argv, check=True)
-    checkpoint = work_dir / _final_checkpoint(load_config(model.config))
-    info = dict(name=model.name, config=model.config, checkpoint=str(checkpoint),
-                train_s=round(time.perf_counter() - start, 1), resumed=False,
-                backbone_weights=model.pretrained)
-    atomic_write_bytes(done, (json.dumps(info, indent=2) + '\n').encode())
-    return dict(info, reused=False)
-
-
 def next_commands(models: Sequence[CompareModel], deploy: Path, trained: Sequence[dict]) -> str:
     """The commands that reuse the written configs, for the report."""
     first, ckpt = models[0], trained[0]['checkpoint']
@@ -552,7 +521,7 @@ def run_compare(datasets: Sequence[tuple[DataSpec, Sequence[str] | None]], work_
     """The whole comparison (see the module docstring) for each ``(dataset, families)``
     (None: :func:`default_families`), into ``work_dir``."""
     from ..benchmark import BenchmarkOptions, ModelSpec, compare_table, run_benchmark, write_reports
-    from .training import DemoModel, check_targets, train_demo_models
+    from .training import DemoModel, check_targets, train_demo_model, train_demo_models
     work_dir = Path(work_dir)
     options = options or BenchmarkOptions()
     step_s, data_summary, models, deploys = {}, {}, [], {}
@@ -579,7 +548,8 @@ def run_compare(datasets: Sequence[tuple[DataSpec, Sequence[str] | None]], work_
     demo_models = [DemoModel(m.name, m.config, m.name if m.pretrained else None) for m in models]
     pretrained = {m.name: m.pretrained for m in models if m.pretrained}
     if gpus > 1:
-        trained = [_torchrun(m, work_dir / 'train' / m.name, gpus) for m in models]
+        trained = [train_demo_model(d, work_dir / 'train' / d.name, pretrained.get(d.name), gpus)
+                   for d in demo_models]
     else:
         trained = train_demo_models(demo_models, work_dir / 'train', jobs, on_step, pretrained)
     step_s['train'] = time.perf_counter() - start
@@ -621,7 +591,7 @@ def run_compare(datasets: Sequence[tuple[DataSpec, Sequence[str] | None]], work_
     extra += ['## Next', '', next_commands(models, Path(deploys[models[0].task]), trained)]
     reports = write_reports(rows, work_dir, title=title, extra_md='\n'.join(extra),
                             extra_json=dict(compare=dict(
-                                data={k: v for k, v in data_summary.items()},
+                                data=data_summary,
                                 models=[m.__dict__ for m in models], train=trained,
                                 step_s=step_s, misses=misses)))
     return CompareResult(data_summary, models, trained, rows, reports, step_s, misses)

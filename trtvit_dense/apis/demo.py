@@ -148,7 +148,7 @@ def run_demo(work_dir: str | Path = 'work_dirs/demo', data_dir: str | Path = 'da
                                                   else ')')
     result = run_compare(demo_datasets(data_dir, families), work_dir, backbones, 'toy', weights,
                          options, jobs, epochs=epochs, train_subset=train_subset, title=title,
-                         targets={k: v for k, v in DEMO_TARGETS.items()}, on_step=on_step)
+                         targets=DEMO_TARGETS, on_step=on_step)
     step_s.update(result.step_s)
     return DemoResult(result.rows, result.reports, classifiers + result.train, step_s,
                       result.misses)

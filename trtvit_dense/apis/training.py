@@ -50,12 +50,13 @@ def _final_checkpoint(cfg: Config) -> str:
 
 
 def train_demo_model(model: DemoModel, work_dir: str | Path,
-                     backbone_weights: str | None = None) -> dict:
+                     backbone_weights: str | None = None, gpus: int = 1) -> dict:
     """Train ``model`` into ``work_dir`` (skipped when a previous run finished it, resumed
     from the last checkpoint when one was interrupted), its backbone initialised from
     ``backbone_weights`` when given; returns ``checkpoint``, ``train_s`` and whether it
     was ``reused``. A finished or interrupted training of another config (or other
-    weights) in ``work_dir`` is refused, not reused or resumed."""
+    weights) in ``work_dir`` is refused, not reused or resumed. ``gpus`` > 1 trains with
+    ``torchrun --nproc_per_node gpus`` running the checkout's ``tools/train.py``."""
     from ..config import load_config
     from .runner import prepare_train_config, train
     work_dir = Path(work_dir)
@@ -77,16 +78,19 @@ def train_demo_model(model: DemoModel, work_dir: str | Path,
         raise DemoError(f'{work_dir} holds an interrupted training of another config than '
                         f'{model.config}; delete {work_dir} to start it afresh')
     atomic_write_bytes(stamp, (digest + '\n').encode())
-    # Evaluation happens once, in the benchmark step, on every backend with the same
-    # images; validating during training would only repeat the PyTorch pass.
-    cfg.train_cfg.val_interval = 10**9
     resume = 'auto' if (work_dir / 'last_checkpoint').is_file() else None
-    prepare_train_config(cfg, model.config, work_dir=str(work_dir), resume=resume,
-                         backbone_weights=backbone_weights)
-    cfg.custom_hooks = [*cfg.get('custom_hooks', []),
-                        dict(type='ProgressFileHook', path=str(work_dir / PROGRESS_FILE))]
     start = time.perf_counter()
-    train(cfg)
+    if gpus > 1:
+        _torchrun(model, work_dir, gpus, resume is not None, backbone_weights)
+    else:
+        # Evaluation happens once, in the benchmark step, on every backend with the same
+        # images; validating during training would only repeat the PyTorch pass.
+        cfg.train_cfg.val_interval = 10**9
+        prepare_train_config(cfg, model.config, work_dir=str(work_dir), resume=resume,
+                             backbone_weights=backbone_weights)
+        cfg.custom_hooks = [*cfg.get('custom_hooks', []),
+                            dict(type='ProgressFileHook', path=str(work_dir / PROGRESS_FILE))]
+        train(cfg)
     train_s = time.perf_counter() - start
     checkpoint = work_dir / _final_checkpoint(cfg)
     if not checkpoint.is_file():
@@ -96,6 +100,23 @@ def train_demo_model(model: DemoModel, work_dir: str | Path,
                 backbone_weights=backbone_weights, config_sha256=digest)
     atomic_write_bytes(done, (json.dumps(info, indent=2) + '\n').encode())
     return dict(info, reused=False)
+
+
+def _torchrun(model: DemoModel, work_dir: Path, gpus: int, resume: bool,
+              backbone_weights: str | None) -> None:
+    """``tools/train.py`` of the checkout under ``torchrun --nproc_per_node gpus``."""
+    import subprocess
+    import sys
+    script = Path(__file__).resolve().parents[2] / 'tools' / 'train.py'
+    if not script.is_file():
+        raise DemoError(f"--gpus needs the checkout's tools/train.py ({script} is absent)")
+    argv = [sys.executable, '-m', 'torch.distributed.run', f'--nproc_per_node={gpus}',
+            str(script), model.config, '--launcher', 'pytorch', '--work-dir', str(work_dir)]
+    if resume:
+        argv.append('--resume')
+    if backbone_weights:
+        argv += ['--backbone-weights', backbone_weights]
+    subprocess.run(argv, check=True)
 
 
 def _train_in_worker(model: DemoModel, work_dir: str, threads: int,

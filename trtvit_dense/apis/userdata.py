@@ -38,13 +38,13 @@ from typing import Sequence
 
 import numpy as np
 
+from ..deploy.verify import IMAGE_EXTS, folder_images
 from ..utils.atomic import atomic_write_bytes
 
 __all__ = ['DataError', 'UserDataset', 'MIN_VAL_IMAGES', 'read_coco_dataset',
            'read_segmentation_dataset', 'read_classification_dataset', 'image_size_stats']
 
 MIN_VAL_IMAGES = 4  # fewer validation images make a metric of noise
-IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp')
 
 
 class DataError(ValueError):
@@ -218,8 +218,7 @@ def read_coco_dataset(ann_file: str | Path, img_dir: str | Path, out_dir: str | 
 
 
 def _image_files(folder: Path) -> dict[str, Path]:
-    return {p.stem: p for p in sorted(folder.iterdir())
-            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES}
+    return {p.stem: p for p in folder_images(folder)}
 
 
 def _read_classes(path: Path) -> tuple[str, ...]:
@@ -383,7 +382,7 @@ def read_classification_dataset(root: str | Path,
         else:
             entries = [(f, classes.index(d.name))
                        for d in sorted((root / split).iterdir()) if d.is_dir()
-                       for f in sorted(d.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES]
+                       for f in sorted(d.iterdir()) if f.suffix.lower() in IMAGE_EXTS]
         items[split] = entries
     if len(items['val']) < MIN_VAL_IMAGES:
         raise DataError(f'the validation split has {len(items["val"])} images, fewer than '
