@@ -1,5 +1,6 @@
 """Shared fixtures and helpers: the real sample data beside the checkout, small toy
-datasets, seeded random checkpoints, the toy benchmark command and killing a process."""
+datasets, seeded random checkpoints, the toy benchmark command, killing a process, and
+building an expensive artefact once for the whole run (:func:`built_once`)."""
 import os
 import signal
 import time
@@ -7,9 +8,56 @@ from pathlib import Path
 
 import pytest
 import torch
+from filelock import FileLock
 
 ROOT = Path(__file__).parents[1]
 SHARED_DATA = Path(os.environ.get('TRTVIT_SHARED_DATA') or ROOT.parent / 'shared' / 'data')
+
+
+def pytest_configure(config):
+    """Under pytest-xdist (``make test`` runs two workers on two cores) each worker gets
+    its share of the cores: one OpenMP pool per core at most, inherited by the tools the
+    tests start, since two pools of two threads on two cores wait on each other's time
+    slices."""
+    workers = os.environ.get('PYTEST_XDIST_WORKER_COUNT')
+    if workers:
+        threads = str(max(1, (os.cpu_count() or 1) // int(workers)))
+        os.environ['OMP_NUM_THREADS'] = threads
+        torch.set_num_threads(int(threads))
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Files with the most ``slow`` tests first, each file's tests kept together and in
+    order (a stable sort). ``make test`` hands whole files to its two workers in this
+    order (``--dist loadfile --no-loadscope-reorder``), so the long ones start at once
+    and short files fill the end, instead of one worker finishing a long file alone. The
+    order is a scheduling hint only: the tests pass in any order."""
+    weight = {}
+    for item in items:
+        weight[item.path] = weight.get(item.path, 0) + bool(item.get_closest_marker('slow'))
+    items.sort(key=lambda item: -weight[item.path])
+
+
+def built_once(tmp_path_factory, name: str, build) -> Path:
+    """``build(folder)`` run once per test run, even with several xdist workers: the
+    first worker to ask builds into ``<run's temp root>/built/<name>`` under a file
+    lock, the others wait and reuse the folder; returns the folder. A build that raised
+    is not reused: the next caller builds it again (and fails the same way)."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get('PYTEST_XDIST_WORKER'):
+        root = root.parent  # the workers' temp dirs share this parent within one run
+    folder = root / 'built' / name
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    done = folder.with_name(name + '.done')
+    with FileLock(str(folder) + '.lock'):
+        if not done.is_file():
+            if folder.exists():
+                import shutil
+                shutil.rmtree(folder)
+            folder.mkdir()
+            build(folder)
+            done.touch()
+    return folder
 
 
 @pytest.fixture(scope='session')
@@ -93,3 +141,54 @@ def toy_args(toy_data, work_dir, *extra):
             '--cfg-options', f'test_dataloader.dataset.data_root={coco}/',
             f'test_evaluator.ann_file={coco}/annotations/instances_val.json',
             'model.test_cfg.score_thr=0.0', *extra]
+
+
+# The toy models of every dense task with their toy deploy profiles (random weights).
+TOY_DEPLOY = {
+    'mask_rcnn': ('configs/toy/mask-rcnn_trtvit-a_fpn_toy.py',
+                  'configs/deploy/detection_dynamic-64x64-448x448.py'),
+    'retinanet': ('configs/toy/retinanet_trtvit-a_fpn_toy.py',
+                  'configs/deploy/detection_dynamic-64x64-448x448.py'),
+    'upernet': ('configs/toy/upernet_trtvit-a_toy.py',
+                'configs/deploy/segmentation_dynamic-64x64-512x512.py'),
+}
+
+
+def verification_images(case: str, toy_data: Path) -> list[str]:
+    """Real photos for the verification of ``case`` when the shared data is there (COCO128
+    for the detectors, the ADE20K sample for UPerNet), else the toy validation images."""
+    shared = SHARED_DATA / ('ade_sample/images/validation' if case == 'upernet'
+                            else 'coco128/train2017')
+    if shared.is_dir():
+        return [str(shared)]
+    if case == 'upernet':
+        return [str(toy_data / 'toy_ade/ADEChallengeData2016/images/validation')]
+    return [str(toy_data / 'toy_coco/val')]
+
+
+@pytest.fixture(scope='session')
+def deployed_toy(tmp_path_factory, toy_data):
+    """``deployed_toy(case)``: a folder holding ``model.pth`` (seeded random weights of
+    the toy ``case`` config), ``deploy/`` (what ``tools/deploy.py`` wrote for it with the
+    toy profile, verified at the profile's six shapes) and ``deploy.log`` (what the tool
+    printed); made once per test run and shared by the deploy, lint, test-tool and
+    inference tests."""
+    import contextlib
+    import io
+
+    def build(case: str, folder: Path) -> None:
+        from tools import deploy as deploy_tool
+        config, deploy_cfg = TOY_DEPLOY[case]
+        ckpt = save_checkpoint(config, folder / 'model.pth')
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            deploy_tool.main([str(ROOT / config), str(ckpt), '--deploy-cfg',
+                              str(ROOT / deploy_cfg), '--work-dir', str(folder / 'deploy'),
+                              '--images', *verification_images(case, toy_data)])
+        (folder / 'deploy.log').write_text(printed.getvalue())
+
+    def get(case: str) -> Path:
+        return built_once(tmp_path_factory, f'deployed_{case}',
+                          lambda folder: build(case, folder))
+
+    return get

@@ -65,6 +65,10 @@ def parse_args(argv=None):
     run.add_argument('--backends', nargs='+', default=['pytorch', 'onnxruntime'])
     run.add_argument('--precisions', nargs='+', default=['fp32'])
     run.add_argument('--device', default='cpu')
+    run.add_argument('--warmup-s', type=float, default=0.2,
+                     help='timing: warm-up seconds per measurement (as tools/benchmark.py)')
+    run.add_argument('--iters', type=int, default=10,
+                     help='timing: timed iterations per measurement (as tools/benchmark.py)')
     run.add_argument('--num-images', type=int,
                      help='evaluate and time on the first N validation images (default: all)')
     run.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
@@ -97,7 +101,7 @@ def main(argv=None):
     import trtvit_dense  # noqa: F401  (registers TRT-ViT, safe checkpoint loading)
     from trtvit_dense.apis.cli import user_errors
     from trtvit_dense.apis.compare import DataError, DataSpec, run_compare
-    from trtvit_dense.benchmark import BenchmarkOptions
+    from trtvit_dense.benchmark import BenchmarkOptions, TimingSettings
     logging.basicConfig(level=logging.INFO, format='%(message)s')
     logging.getLogger('mmengine').setLevel(logging.WARNING)
     spec = DataSpec(args.task, ann_file=args.ann_file, images=args.images,
@@ -108,7 +112,9 @@ def main(argv=None):
         options = BenchmarkOptions(backends=tuple(args.backends),
                                    precisions=tuple(args.precisions), device=args.device,
                                    num_images=args.num_images, progress=not args.no_progress,
-                                   cfg_options=args.cfg_options)
+                                   cfg_options=args.cfg_options,
+                                   timing=TimingSettings(warmup_s=args.warmup_s,
+                                                         iters=args.iters))
         result = run_compare([(spec, args.models)], args.work_dir, tuple(args.backbones),
                              args.recipe, args.backbone_weights, options, jobs=args.jobs,
                              gpus=args.gpus, epochs=args.epochs, scale=args.image_scale,

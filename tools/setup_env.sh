@@ -25,6 +25,16 @@ STAMP="$VENV/.trtvit-installed"
 
 log() { printf '[setup_env] %s\n' "$*" >&2; }
 
+# Each phase's wall time, printed as it ends and again as one summary line at the end
+# (docs/measurements.md quotes these lines).
+PHASES=()
+phase_start() { phase_name="$1"; phase_t0=$SECONDS; log "phase '$1' ..."; }
+phase_end() {
+    local took=$((SECONDS - phase_t0))
+    PHASES+=("$phase_name $((took / 60))m$((took % 60))s")
+    log "phase '$phase_name' took $((took / 60)) min $((took % 60)) s"
+}
+
 if ! command -v "$PYTHON" >/dev/null 2>&1; then
     log "error: interpreter '$PYTHON' not found; install Python 3.11 or set PYTHON=/path/to/python3.11"
     exit 1
@@ -47,7 +57,15 @@ PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
 # torch first, alone and by hash (requirements-torch.txt says why), so everything after
 # it resolves against the installed build; then its own requirements, torchvision and
 # numpy (torch warns at import when numpy is missing).
-"${PIP[@]}" install -q --no-deps --require-hashes -r "$TORCH_REQS"
+tmp="$(mktemp -d "${TMPDIR:-/tmp}/trtvit-setup.XXXXXX")"
+trap 'rm -rf "$tmp"' EXIT
+phase_start download
+# torch's wheel alone (about 0.9 GB) by hash; its CUDA runtime libraries come with its
+# requirements in the next phase
+"${PIP[@]}" download -q --no-deps --require-hashes -d "$tmp/torch" -r "$TORCH_REQS"
+phase_end
+phase_start torch
+"${PIP[@]}" install -q --no-deps --no-index "$tmp"/torch/torch-*.whl
 "${PIP[@]}" install -q "$(grep -E '^torch==' "$REQS")" "$(grep -E '^torchvision==' "$REQS")" \
     "$(grep -E '^numpy==' "$REQS")"
 if ! "$VENV/bin/python" -c 'import torchvision.ops' 2>/dev/null; then
@@ -55,6 +73,7 @@ if ! "$VENV/bin/python" -c 'import torchvision.ops' 2>/dev/null; then
         'import torch; print(torch.__version__)'): they must come from the same index"
     exit 1
 fi
+phase_end
 
 read -r torch_ver py_tag <<<"$("$VENV/bin/python" -c \
     'import sys, torch; print(torch.__version__, f"cp{sys.version_info[0]}{sys.version_info[1]}")')"
@@ -62,11 +81,15 @@ key="mmcv-${MMCV_VERSION}_torch-${torch_ver}_${py_tag}_$(uname -m)"
 wheel_dir="$CACHE/$key"
 
 if ! compgen -G "$wheel_dir/mmcv-${MMCV_VERSION}-*.whl" >/dev/null; then
-    log "no cached mmcv wheel for $key: building from source (about 12 min on 2 cores)"
-    build="$(mktemp -d "${TMPDIR:-/tmp}/trtvit-mmcv-build.XXXXXX")"
-    trap 'rm -rf "$build"' EXIT
+    log "no cached mmcv wheel for $key: building from source (docs/measurements.md has its time)"
+    phase_start "mmcv build"
+    build="$tmp/mmcv"
+    mkdir -p "$build"
     "$PYTHON" -m venv "$build/venv"
-    "$build/venv/bin/python" -m pip --disable-pip-version-check install -q "setuptools<70" wheel
+    # ninja: torch's BuildExtension compiles MAX_JOBS files at a time only through ninja
+    # (without it, one file after another); pinned here rather than taken from the system
+    "$build/venv/bin/python" -m pip --disable-pip-version-check install -q "setuptools<70" wheel \
+        ninja==1.13.0
     main_site="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
     build_site="$("$build/venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
     echo "$main_site" >"$build_site/zz-project-venv.pth"
@@ -75,7 +98,7 @@ if ! compgen -G "$wheel_dir/mmcv-${MMCV_VERSION}-*.whl" >/dev/null; then
         "$(grep -E '^opencv-python==' "$REQS")"
     # --no-cache-dir: compiled against this torch, never a wheel pip kept from a build
     # against another one
-    MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
+    PATH="$build/venv/bin:$PATH" MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
         "$build/venv/bin/python" -m pip --disable-pip-version-check wheel -q \
         --no-deps --no-build-isolation --no-cache-dir --no-binary mmcv "mmcv==${MMCV_VERSION}" \
         -w "$build/wheels"
@@ -84,11 +107,15 @@ if ! compgen -G "$wheel_dir/mmcv-${MMCV_VERSION}-*.whl" >/dev/null; then
     mv "$build/wheels" "$build/$key"
     rm -rf "$wheel_dir"
     mv "$build/$key" "$wheel_dir"
+    phase_end
 fi
+
+phase_start rest
 
 log "installing pinned requirements + cached mmcv wheel"
 "${PIP[@]}" install -q -r "$REQS" "$wheel_dir"/mmcv-"${MMCV_VERSION}"-*.whl
 "${PIP[@]}" install -q --no-deps --no-build-isolation -e "$ROOT"
 "$VENV/bin/python" -c 'import mmcv.ops, mmdet, mmseg, mmpretrain.models, trtvit_dense' 
 echo "$want_hash" >"$STAMP"
-log "environment ready: $VENV"
+phase_end
+log "environment ready: $VENV (phases: ${PHASES[*]}; total $((SECONDS / 60)) min $((SECONDS % 60)) s)"

@@ -1,8 +1,6 @@
 """The compare command: configs written for a user's data (classes, heads, data files,
-scale, schedule, deploy profile) that reload with the normal tools, and whole runs on
-real data that is not ours (COCO128, coco128_semseg)."""
-import json
-import sys
+scale, schedule, deploy profile) that reload with the normal tools, and bad requests.
+Whole runs of the command: test_compare_runs.py."""
 from pathlib import Path
 
 import mmcv
@@ -17,7 +15,7 @@ from trtvit_dense.checks import check_config
 from trtvit_dense.deploy.config import load_deploy_config
 from trtvit_dense.engine.progress import progress_line
 
-from test_userdata import coco, coco_semseg_as_user_layout, seg_dataset
+from test_userdata import coco, seg_dataset
 
 ROOT = Path(__file__).parents[2]
 
@@ -123,50 +121,6 @@ def run_compare_tool(*args):
     tool.main(list(map(str, args)))
 
 
-@pytest.mark.slow
-def test_coco128_through_the_whole_command(shared_data, tmp_path, capsys):
-    root = shared_data('coco128')
-    work = tmp_path / 'work'
-    run_compare_tool('--ann-file', root / 'annotations/instances_train2017.json',
-                     '--images', root / 'train2017', '--models', 'retinanet', '--epochs', 1,
-                     '--train-subset', 2, '--image-scale', 192, 160, '--num-images', 2,
-                     '--jobs', 1, '--no-progress', '--work-dir', work,
-                     '--cfg-options', 'model.test_cfg.score_thr=0.0')
-    out = capsys.readouterr().out
-    doc = json.loads((work / 'report.json').read_text())
-    assert [(r['name'], r['backend']) for r in doc['rows']] == [
-        ('retinanet_trtvit-a', 'pytorch'), ('retinanet_trtvit-a', 'onnxruntime'),
-        ('retinanet_r50', 'pytorch'), ('retinanet_r50', 'onnxruntime')]
-    assert 'category ids 1..90 are not contiguous' in out and '## TRT-ViT vs ResNet-50' in out
-    cfg = load_config(str(work / 'configs/retinanet_trtvit-a.py'))
-    assert len(cfg.train_dataloader.dataset.metainfo.classes) == 71
-    assert cfg.model.bbox_head.num_classes == 71
-    assert cfg.val_evaluator.ann_file == str(work / 'data/detection/instances_val.json')
-    dcfg = load_deploy_config(str(work / 'configs/deploy_detection.py'))
-    assert dcfg.max_shape[2:] == (192, 192)  # a portrait and a landscape image at (192, 160)
-    sizes = [(i['height'], i['width']) for i in json.loads(
-        (root / 'annotations/instances_train2017.json').read_text())['images']]
-    inputs = np.ceil(rescaled(np.array(sizes), (192, 160)) / 32) * 32  # mmdet pads to 32
-    assert (inputs.min(0) >= dcfg.min_shape[2:]).all() and (inputs.max(0) <= 192).all()
-
-
-@pytest.mark.slow
-def test_coco128_semseg_through_the_whole_command(shared_data, tmp_path, capsys):
-    coco_semseg_as_user_layout(shared_data('coco128_semseg'), tmp_path / 'seg')
-    work = tmp_path / 'work'
-    run_compare_tool('--task', 'segmentation', '--data-root', tmp_path / 'seg', '--epochs', 1,
-                     '--train-subset', 4, '--image-scale', 256, 96, '--num-images', 2,
-                     '--jobs', 1, '--no-progress', '--work-dir', work)
-    doc = json.loads((work / 'report.json').read_text())
-    assert [(r['name'], r['backend']) for r in doc['rows']] == [
-        ('upernet_trtvit-a', 'pytorch'), ('upernet_trtvit-a', 'onnxruntime'),
-        ('upernet_r50', 'pytorch'), ('upernet_r50', 'onnxruntime')]
-    assert all('mIoU' in r['accuracy'] for r in doc['rows'])
-    cfg = load_config(str(work / 'configs/upernet_r50.py'))
-    assert cfg.model.backbone.type == 'ResNetV1c' and cfg.model.decode_head.num_classes == 133
-    assert not cfg.train_dataloader.dataset.reduce_zero_label
-
-
 def test_compare_tool_refuses_bad_data_in_one_line(tmp_path):
     ann, img = coco(tmp_path, images=6)
     with pytest.raises(SystemExit, match=r'error: the validation split has 1 images'):
@@ -197,21 +151,3 @@ def test_classification_configs_for_an_imagenet_folder(toy_data, tmp_path, recip
     dcfg = load_deploy_config(str(deploy))
     crop = 224 if recipe == 'full' else 112
     assert dcfg.opt_shape == (8, 3, crop, crop) and dcfg.task == 'classification'
-
-
-@pytest.mark.slow
-def test_torchrun_training_with_gpus(toy_data, tmp_path):
-    """--gpus N trains each model with torchrun (N processes; gloo without CUDA)."""
-    coco = toy_data / 'toy_coco'
-    work = tmp_path / 'work'
-    run_compare_tool('--ann-file', coco / 'annotations/instances_train.json', '--images',
-                     coco / 'train', '--val-ann-file', coco / 'annotations/instances_val.json',
-                     '--val-images', coco / 'val', '--models', 'retinanet', '--backbones',
-                     'trtvit-a', '--recipe', 'toy', '--epochs', 1, '--train-subset', 4,
-                     '--num-images', 2, '--gpus', 2, '--no-progress', '--work-dir', work,
-                     '--cfg-options', 'model.test_cfg.score_thr=0.0')
-    record = json.loads((work / 'train/retinanet_trtvit-a/demo_train.json').read_text())
-    assert Path(record['checkpoint']).is_file()
-    log = next((work / 'train/retinanet_trtvit-a').glob('*/*.log')).read_text()
-    assert 'Distributed training: True' in log
-    assert len(json.loads((work / 'report.json').read_text())['rows']) == 2

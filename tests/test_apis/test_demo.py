@@ -1,5 +1,6 @@
 """The one-command demo: its model list, target checks, step reuse and a tiny run."""
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -49,50 +50,38 @@ def test_check_targets():
     assert check_targets(rows[:1]) == []
 
 
-def _tiny_config(tmp_path, base, name, data_root, **schedule):
-    """A toy config trained for a handful of iterations on the test's toy data."""
-    lines = [f"_base_ = {str(ROOT / base)!r}"]
-    if 'upernet' in base:
-        lines += [f"data_root = {data_root!r}",
-                  "train_dataloader = dict(dataset=dict(data_root=data_root))",
-                  "val_dataloader = dict(dataset=dict(data_root=data_root))",
-                  "test_dataloader = val_dataloader",
-                  "train_cfg = dict(max_iters=2, val_interval=2)",
-                  "param_scheduler = []",
-                  "default_hooks = dict(checkpoint=dict(interval=2))"]
-    else:
-        lines += [f"data_root = {data_root!r}",
-                  "train_dataloader = dict(batch_size=2, dataset=dict(data_root=data_root, "
-                  "indices=2))",
-                  "val_dataloader = dict(dataset=dict(data_root=data_root))",
-                  "test_dataloader = val_dataloader",
-                  "val_evaluator = dict(ann_file=data_root + "
-                  "'annotations/instances_val.json')",
-                  "test_evaluator = val_evaluator",
-                  "train_cfg = dict(max_epochs=1, val_interval=1)",
-                  "param_scheduler = []",
-                  # two iterations score below mmdet's 0.05: keep every box so mAP exists
-                  "model = dict(test_cfg=dict(score_thr=0.0))"]
-    path = tmp_path / f'{name}.py'
-    path.write_text('\n'.join(lines) + '\n')
-    return DemoModel(name, str(path))
+def tiny_demo_options():
+    return demo_benchmark_options(
+        num_images=2, progress=False, cfg_options={'model.test_cfg.score_thr': 0.0},
+        timing=TimingSettings(warmup_s=0.0, warmup_iters=0, iters=1))
+
+
+# The demo cut to one backbone, two families, one epoch of two images (two trainings).
+TINY_DEMO = dict(families=('retinanet', 'upernet'), backbones=('trtvit-a', ), epochs=1,
+                 train_subset=2)
+
+
+@pytest.fixture(scope='module')
+def tiny_demo(tmp_path_factory):
+    """One shortened demo run, its two trainings in two worker processes (``jobs=2``, as
+    ``make demo``), shared by the tests of this module: the run itself, its reuse and the
+    resume of an interrupted training."""
+    root = tmp_path_factory.mktemp('tiny_demo')
+    lines = []
+    result = run_demo(root / 'demo', root / 'data', tiny_demo_options(), on_step=lines.append,
+                      jobs=2, **TINY_DEMO)
+    return dict(root=root, work=root / 'demo', data=root / 'data', result=result,
+                lines=lines)
 
 
 @pytest.mark.slow
-def test_demo_end_to_end_then_reuse(tmp_path):
+def test_demo_end_to_end_then_reuse(tiny_demo):
     """The demo is the compare command on the toy data: written configs that inherit the
-    toy ones, training, deployment, evaluation on both backends, the report; a second run
-    reuses everything."""
-    options = demo_benchmark_options(
-        num_images=2, progress=False, cfg_options={'model.test_cfg.score_thr': 0.0},
-        timing=TimingSettings(warmup_s=0.0, warmup_iters=0, iters=1))
-    lines = []
-    work = tmp_path / 'demo'
-    tiny = dict(families=('retinanet', 'upernet'), backbones=('trtvit-a', ), epochs=1,
-                train_subset=2)
-    result = run_demo(work, tmp_path / 'data', options, on_step=lines.append, **tiny)
-    assert (tmp_path / 'data' / 'toy_coco' / 'toy_meta.json').is_file()
-    assert (tmp_path / 'data' / 'toy_ade' / 'toy_meta.json').is_file()
+    toy ones, training in two workers, deployment, evaluation on both backends, the
+    report; a second run reuses everything."""
+    work, data, result, lines = (tiny_demo[k] for k in ('work', 'data', 'result', 'lines'))
+    assert (data / 'toy_coco' / 'toy_meta.json').is_file()
+    assert (data / 'toy_ade' / 'toy_meta.json').is_file()
     assert [(r['name'], r['backend']) for r in result.rows] == [
         ('retinanet_trtvit-a', 'pytorch'), ('retinanet_trtvit-a', 'onnxruntime'),
         ('upernet_trtvit-a', 'pytorch'), ('upernet_trtvit-a', 'onnxruntime')]
@@ -107,6 +96,13 @@ def test_demo_end_to_end_then_reuse(tmp_path):
     assert sorted(p.name for p in (work / 'configs').iterdir()) == [
         'deploy_detection.py', 'deploy_segmentation.py', 'retinanet_trtvit-a.py',
         'upernet_trtvit-a.py']
+    # two workers of one thread each, their console in their logs
+    assert any('training 2 models, 2 at a time with 1 thread(s) each' in line
+               for line in lines), lines
+    for name in ('retinanet_trtvit-a', 'upernet_trtvit-a'):
+        assert 'Saving checkpoint' in (work / 'train' / name / 'demo_train.log').read_text()
+    assert [t['name'] for t in result.train] == ['retinanet_trtvit-a', 'upernet_trtvit-a']
+    assert not any(t['reused'] for t in result.train)
     # two training steps cannot reach the targets, and the demo says so
     assert result.misses and result.misses[0].startswith('retinanet_trtvit-a on pytorch: ')
     for key in ('md', 'json', 'csv', 'png'):
@@ -118,58 +114,46 @@ def test_demo_end_to_end_then_reuse(tmp_path):
     doc = json.loads(result.reports['json'].read_text())
     assert [t['name'] for t in doc['compare']['train']] == ['retinanet_trtvit-a',
                                                             'upernet_trtvit-a']
-    assert any('training 2 models' in line for line in lines)
 
     # A second run reuses the trained models and every measurement.
     first = {n: (work / 'train' / n / 'demo_train.json').read_text()
              for n in ('retinanet_trtvit-a', 'upernet_trtvit-a')}
-    lines.clear()
-    again = run_demo(work, tmp_path / 'data', options, on_step=lines.append, **tiny)
-    assert sum('(reused)' in line for line in lines) == 2
+    again_lines = []
+    again = run_demo(work, data, tiny_demo_options(), on_step=again_lines.append, **TINY_DEMO)
+    assert sum('(reused)' in line for line in again_lines) == 2
     assert [t['reused'] for t in again.train] == [True, True]
     assert {n: (work / 'train' / n / 'demo_train.json').read_text() for n in first} == first
     assert [r['accuracy'] for r in again.rows] == [r['accuracy'] for r in result.rows]
 
 
 @pytest.mark.slow
-def test_train_demo_model_resumes_an_interrupted_run(toy_data, tmp_path):
-    coco = f"{toy_data / 'toy_coco'}/"
-    model = _tiny_config(tmp_path, 'configs/toy/retinanet_trtvit-a_fpn_toy.py', 'r', coco)
+def test_train_demo_model_resumes_an_interrupted_run(tiny_demo, tmp_path):
+    """A copy of the tiny demo's RetinaNet training folder, made to look interrupted."""
+    trained = tiny_demo['work'] / 'train' / 'retinanet_trtvit-a'
+    info = json.loads((trained / 'demo_train.json').read_text())
+    model = DemoModel(info['name'], info['config'])
     work = tmp_path / 'train'
+    shutil.copytree(trained, work)
+    checkpoint = work / Path(info['checkpoint']).name
     # an interrupted run: a last checkpoint but no completion record
-    info = train_demo_model(model, work)
+    (work / 'last_checkpoint').write_text(str(checkpoint))
     (work / 'demo_train.json').unlink()
     info2 = train_demo_model(model, work)
     assert info2['resumed'] and not info2['reused']
-    assert info2['checkpoint'] == info['checkpoint']
+    assert info2['checkpoint'] == str(checkpoint)
     # a completion record whose checkpoint is gone is not trusted
-    Path(info['checkpoint']).unlink()
+    checkpoint.unlink()
     (work / 'last_checkpoint').unlink()
     info3 = train_demo_model(model, work)
-    assert not info3['reused'] and Path(info3['checkpoint']).is_file()
+    assert not info3['reused'] and not info3['resumed'] and Path(info3['checkpoint']).is_file()
 
 
-@pytest.mark.slow
-def test_train_demo_models_in_two_workers(toy_data, tmp_path):
-    coco = f"{toy_data / 'toy_coco'}/"
-    ade = str(toy_data / 'toy_ade' / 'ADEChallengeData2016')
-    models = [
-        _tiny_config(tmp_path, 'configs/toy/retinanet_r50_fpn_toy.py', 'det', coco),
-        _tiny_config(tmp_path, 'configs/toy/upernet_trtvit-a_toy.py', 'seg', ade),
-    ]
-    lines = []
-    trained = train_demo_models(models, tmp_path / 'train', jobs=2, on_step=lines.append)
-    assert [t['name'] for t in trained] == ['det', 'seg']  # in the models' order
-    for info in trained:
-        assert Path(info['checkpoint']).is_file() and not info['reused']
-        log = (tmp_path / 'train' / info['name'] / 'demo_train.log').read_text()
-        assert 'Saving checkpoint' in log  # the worker's console went to its log
-    assert '2 at a time with 1 thread(s) each' in lines[0]
-    # a worker's failure names the model and its log
+def test_a_failing_training_worker_is_named_with_its_log(tmp_path):
+    """(Two workers that succeed: test_demo_end_to_end_then_reuse.)"""
     broken = DemoModel('broken', str(tmp_path / 'missing.py'))
     with pytest.raises(DemoError, match=r'training broken \(.*missing.py\) failed: .*'
                        r'see .*broken/demo_train.log'):
-        train_demo_models([broken], tmp_path / 'train', jobs=2, on_step=lines.append)
+        train_demo_models([broken], tmp_path / 'train', jobs=2, on_step=lambda line: None)
 
 
 def test_demo_tool_prints_the_report_and_fails_on_missed_targets(tmp_path, monkeypatch,

@@ -299,17 +299,15 @@ def test_upernet_on_ade20k_photos(shared_data, checkpoint, tmp_path):
 
 
 @pytest.fixture(scope='module')
-def mask_rcnn_onnx(checkpoint, tmp_path_factory):
-    """The toy Mask R-CNN exported by the deploy pipeline (no verification)."""
-    from trtvit_dense.deploy.pipeline import deploy
-    result = deploy(config('mask_rcnn'), checkpoint('mask_rcnn'),
-                    ROOT / 'configs/deploy/detection_dynamic-64x64-448x448.py',
-                    tmp_path_factory.mktemp('deploy'), verify=False)
-    return str(result.onnx)
+def mask_rcnn_deployed(deployed_toy):
+    """The toy Mask R-CNN's seeded checkpoint and its graph from tools/deploy.py
+    (conftest's ``deployed_toy``, shared with the deploy tests)."""
+    folder = deployed_toy('mask_rcnn')
+    return str(folder / 'model.pth'), str(folder / 'deploy' / 'end2end.onnx')
 
 
 @pytest.mark.slow
-def test_onnxruntime_agrees_with_pytorch(shared_data, checkpoint, mask_rcnn_onnx, tmp_path):
+def test_onnxruntime_agrees_with_pytorch(shared_data, mask_rcnn_deployed, tmp_path):
     folder = shared_data('coco128') / 'train2017'
     # A square picture resizes to the 224x224 network input with no padding. With
     # padding the exported graph clips RoIs to the padded input where mmdet clips them
@@ -317,8 +315,7 @@ def test_onnxruntime_agrees_with_pytorch(shared_data, checkpoint, mask_rcnn_onnx
     square = tmp_path / 'square.png'
     cv2.imwrite(str(square), cv2.imread(str(folder / COCO_IMAGES[0]))[:448, :448])
     docs = {}
-    for backend, model in (('pytorch', checkpoint('mask_rcnn')),
-                           ('onnxruntime', mask_rcnn_onnx)):
+    for backend, model in zip(('pytorch', 'onnxruntime'), mask_rcnn_deployed):
         out = tmp_path / backend
         run_main([config('mask_rcnn'), model, square, folder / COCO_IMAGES[1],
                   '--out-dir', out, '--score-thr', '0'])

@@ -1,6 +1,8 @@
 """Training really works: a few CPU iterations per task on toy data, resume, test.
 
-Each run goes through the command-line tools in a subprocess, as a user would run them.
+Training goes through tools/train.py in a subprocess, as a user runs it (torchrun too);
+the evaluation of its checkpoint runs tools/test.py in process. The real configs on real
+images: test_train_real_data.py.
 """
 import json
 import math
@@ -104,14 +106,16 @@ def test_train_resume_and_test(task, toy_data, tmp_path):
     final = work_dir / ckpt_name.format(8)
     assert final.is_file()
 
-    # tools/test.py evaluates the checkpoint, prints the task's metrics and dumps the
-    # predictions (a .pkl, or a folder of label PNGs) under their final name at the end.
+    # tools/test.py (in process: its imports would cost a subprocess seconds) evaluates
+    # the checkpoint, writes the task's metrics and dumps the predictions (a .pkl, or a
+    # folder of label PNGs) under their final name at the end.
+    from tools import test as test_tool
     dump = tmp_path / 'dump' / ('labels' if task == 'upernet' else 'predictions.pkl')
-    out = run_tool('tools/test.py', config, str(final), '--work-dir',
-                   str(tmp_path / 'test'), '--out', str(dump),
-                   '--cfg-options', *toy_options(task, toy_data, 1),
-                   *KEEP_ALL_DETECTIONS.get(task, []))
-    assert metric in out
+    test_tool.main([str(ROOT / config), str(final), '--work-dir', str(tmp_path / 'test'),
+                    '--out', str(dump), '--cfg-options', *toy_options(task, toy_data, 1),
+                    *KEEP_ALL_DETECTIONS.get(task, [])])
+    metrics = json.loads(next((tmp_path / 'test').glob('*/*.json')).read_text())
+    assert metric in metrics, metrics
     assert [p.name for p in dump.parent.iterdir()] == [dump.name]  # no temporaries left
     if task == 'upernet':
         assert len(list(dump.glob('*.png'))) == 4  # one per toy validation image
@@ -163,57 +167,3 @@ def test_imagenet_config_trains_on_a_fake_imagenet_folder(tmp_path):
     assert len(losses) == 4 and all(math.isfinite(v) for v in losses)
     assert 'accuracy/top1' in out and 'accuracy/top5' in out
     assert (tmp_path / 'work' / 'epoch_2.pth').is_file()
-
-
-def real_data_options(task, root):
-    """Tiny runs of the real (COCO / ADE20K) configs on the shared sample data."""
-    opts = ['randomness.seed=0', 'default_hooks.logger.interval=1', 'param_scheduler=[]',
-            'train_dataloader.batch_size=2']
-    for split in ('train', 'val', 'test'):
-        opts += [f'{split}_dataloader.num_workers=0',
-                 f'{split}_dataloader.persistent_workers=False']
-    if task == 'mask_rcnn':
-        ann = 'annotations/instances_train2017.json'
-        for split in ('train', 'val', 'test'):
-            opts += [f'{split}_dataloader.dataset.data_root={root}/',
-                     f'{split}_dataloader.dataset.ann_file={ann}',
-                     f'{split}_dataloader.dataset.data_prefix.img=train2017/']
-        opts += [f'{s}_evaluator.ann_file={root}/{ann}' for s in ('val', 'test')]
-        # 4 training images, 8 val/test images, at 320 px instead of 1333x800 (CPU time).
-        opts += ['train_dataloader.dataset.indices=4',
-                 'train_dataloader.dataset.pipeline.2.scale=(320,320)']
-        opts += [f'{s}_dataloader.dataset.{k}' for s in ('val', 'test')
-                 for k in ('indices=8', 'pipeline.1.scale=(320,320)')]
-        opts += ['train_cfg.max_epochs=1', 'train_cfg.val_interval=1000']
-    else:
-        for split in ('train', 'val', 'test'):
-            opts += [f'{split}_dataloader.dataset.data_root={root}',
-                     f'{split}_dataloader.dataset.data_prefix.img_path=images/validation',
-                     f'{split}_dataloader.dataset.data_prefix.seg_map_path='
-                     'annotations/validation']
-        opts += ['train_dataloader.dataset.pipeline.2.scale=(512,256)',
-                 'train_dataloader.dataset.pipeline.3.crop_size=(256,256)',
-                 'model.data_preprocessor.size=(256,256)',
-                 'val_dataloader.dataset.pipeline.1.scale=(512,256)',
-                 'test_dataloader.dataset.pipeline.1.scale=(512,256)',
-                 'train_cfg.max_iters=2', 'train_cfg.val_interval=1000',
-                 'default_hooks.checkpoint.interval=2']
-    return opts
-
-
-@pytest.mark.parametrize('task,config,folder,metric,ckpt', [
-    ('mask_rcnn', 'configs/mask_rcnn/mask-rcnn_trtvit-a_fpn_1x_coco.py', 'coco128',
-     'coco/bbox_mAP', 'epoch_1.pth'),
-    ('upernet', 'configs/upernet/upernet_trtvit-a_4xb4-160k_ade20k-512x512.py',
-     'ade_sample', 'mIoU', 'iter_2.pth'),
-])
-def test_briefly_trained_model_on_real_data(task, config, folder, metric, ckpt, shared_data,
-                                            tmp_path):
-    """The real configs train and evaluate end to end on real images (metrics ~0)."""
-    root = shared_data(folder)
-    opts = real_data_options(task, root)
-    run_tool('tools/train.py', config, '--work-dir', str(tmp_path), '--cfg-options', *opts)
-    out = run_tool('tools/test.py', config, str(tmp_path / ckpt), '--work-dir',
-                   str(tmp_path / 'test'), '--cfg-options', *opts,
-                   *KEEP_ALL_DETECTIONS.get(task, []))
-    assert metric in out

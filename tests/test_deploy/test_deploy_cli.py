@@ -1,7 +1,6 @@
 """tools/deploy.py end to end on the toy configs (export, lint, ORT verification at six
 shapes, manifest), tools/test.py scoring the exported file, and the bad inputs."""
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from conftest import save_checkpoint
+from conftest import TOY_DEPLOY, save_checkpoint
 
 import trtvit_dense  # noqa: F401
 from tools import deploy as deploy_tool
@@ -19,16 +18,7 @@ from tools import test as test_tool
 
 ROOT = Path(__file__).parents[2]
 
-SHARED = Path(os.environ.get('TRTVIT_SHARED_DATA') or ROOT.parent / 'shared' / 'data')
-CASES = {
-    'mask_rcnn': ('configs/toy/mask-rcnn_trtvit-a_fpn_toy.py',
-                  'configs/deploy/detection_dynamic-64x64-448x448.py', 'coco128/train2017'),
-    'retinanet': ('configs/toy/retinanet_trtvit-a_fpn_toy.py',
-                  'configs/deploy/detection_dynamic-64x64-448x448.py', 'coco128/train2017'),
-    'upernet': ('configs/toy/upernet_trtvit-a_toy.py',
-                'configs/deploy/segmentation_dynamic-64x64-512x512.py',
-                'ade_sample/images/validation'),
-}
+CASES = {case: (config, deploy_cfg) for case, (config, deploy_cfg) in TOY_DEPLOY.items()}
 
 
 def toy_data_options(case, toy_data) -> dict:
@@ -41,25 +31,14 @@ def toy_data_options(case, toy_data) -> dict:
     return opts
 
 
-def verification_images(case, toy_data):
-    shared = SHARED / CASES[case][2]
-    if shared.is_dir():
-        return [str(shared)]
-    if case == 'upernet':
-        return [str(toy_data / 'toy_ade/ADEChallengeData2016/images/validation')]
-    return [str(toy_data / 'toy_coco/val')]
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize('case', list(CASES))
-def test_deploy_then_test_onnx(case, toy_data, tmp_path, capsys):
-    config, deploy_cfg, _ = CASES[case]
-    ckpt = save_checkpoint(config, tmp_path / 'model.pth')
-    work = tmp_path / 'deploy'
-    images = verification_images(case, toy_data)
-    deploy_tool.main([str(ROOT / config), str(ckpt), '--deploy-cfg', str(ROOT / deploy_cfg),
-                      '--work-dir', str(work), '--images', *images])
-    out = capsys.readouterr().out
+def test_deploy_then_test_onnx(case, deployed_toy, toy_data, tmp_path):
+    """The deployed folder (conftest's ``deployed_toy``: tools/deploy.py on seeded random
+    weights, shared with the lint and inference tests) and tools/test.py on it."""
+    config, _ = CASES[case]
+    ckpt, work = deployed_toy(case) / 'model.pth', deployed_toy(case) / 'deploy'
+    out = (deployed_toy(case) / 'deploy.log').read_text()
     assert 'verification passed at all shapes' in out
     assert out.count('| PASS |') == 6
     names = sorted(p.name for p in work.iterdir())
@@ -95,13 +74,8 @@ def test_deploy_then_test_onnx(case, toy_data, tmp_path, capsys):
 
 
 @pytest.fixture(scope='module')
-def exported_mask_rcnn(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp('exported')
-    config, deploy_cfg, _ = CASES['mask_rcnn']
-    ckpt = save_checkpoint(config, tmp / 'model.pth')
-    deploy_tool.main([str(ROOT / config), str(ckpt), '--deploy-cfg', str(ROOT / deploy_cfg),
-                      '--work-dir', str(tmp / 'deploy'), '--no-verify'])
-    return tmp / 'deploy' / 'end2end.onnx'
+def exported_mask_rcnn(deployed_toy):
+    return deployed_toy('mask_rcnn') / 'deploy' / 'end2end.onnx'
 
 
 def run_deploy(args):
@@ -111,7 +85,7 @@ def run_deploy(args):
 
 
 def test_checkpoint_of_another_model_is_refused(tmp_path):
-    config, deploy_cfg, _ = CASES['mask_rcnn']
+    config, deploy_cfg = CASES['mask_rcnn']
     other = save_checkpoint(CASES['retinanet'][0], tmp_path / 'retina.pth')
     msg = run_deploy([str(ROOT / config), str(other), '--deploy-cfg', str(ROOT / deploy_cfg),
                       '--work-dir', str(tmp_path / 'w'), '--no-verify'])
@@ -181,7 +155,7 @@ def test_failed_export_leaves_no_file(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise onnx.checker.ValidationError('simulated checker failure')
     monkeypatch.setattr(onnx.checker, 'check_model', broken)
-    config, deploy_cfg, _ = CASES['retinanet']
+    config, deploy_cfg = CASES['retinanet']
     ckpt = save_checkpoint(config, tmp_path / 'model.pth')
     with pytest.raises(onnx.checker.ValidationError, match='simulated'):
         deploy_tool.main([str(ROOT / config), str(ckpt), '--deploy-cfg',

@@ -424,33 +424,24 @@ def test_older_parser_rules_are_stricter(make, old_error, new_error):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('config', ['configs/toy/mask-rcnn_trtvit-a_fpn_toy.py',
-                                    'configs/toy/retinanet_trtvit-a_fpn_toy.py',
-                                    'configs/toy/upernet_trtvit-a_toy.py'])
-def test_every_shipped_graph_parses_on_every_supported_version(config, tmp_path):
+@pytest.mark.parametrize('case', ['mask_rcnn', 'retinanet', 'upernet'])
+def test_every_shipped_graph_parses_on_every_supported_version(case, deployed_toy, tmp_path):
     """The graphs a TensorRT deploy builds (fp32, fp16, int8 for TensorRT) of the three
-    models lint clean under the parser rules of TensorRT 10.0 and 10.15."""
-    from conftest import ROOT, save_checkpoint
+    models lint clean under the parser rules of TensorRT 10.0 and 10.15. The fp32 graph
+    is the one tools/deploy.py wrote (conftest's ``deployed_toy``)."""
+    from conftest import ROOT, TOY_DEPLOY
 
-    from trtvit_dense.config import load_config, task_of
+    from trtvit_dense.config import load_config
     from trtvit_dense.deploy.config import load_deploy_config
-    from trtvit_dense.deploy.onnx.export import build_exportable, export_onnx
     from trtvit_dense.deploy.onnx.lint import lint_versions
-    from trtvit_dense.deploy.pipeline import load_model
     from trtvit_dense.deploy.quantize.fp16 import convert_to_fp16
     from trtvit_dense.deploy.quantize.int8 import CalibrationImages, quantize_int8
     from trtvit_dense.deploy.verify import normalization
-    from trtvit_dense.tasks import get_task
+    config, deploy_cfg = TOY_DEPLOY[case]
     cfg = load_config(str(ROOT / config))
-    task = task_of(cfg)
-    dcfg = load_deploy_config(ROOT / 'configs/deploy' / {
-        'detection': 'detection_dynamic-64x64-448x448.py',
-        'segmentation': 'segmentation_dynamic-64x64-512x512.py'}[task.name])
-    assert get_task(task.name) is task
-    model = load_model(cfg, save_checkpoint(config, tmp_path / 'model.pth'))
-    graphs = {'fp32': tmp_path / 'fp32.onnx', 'fp16': tmp_path / 'fp16.onnx',
-              'int8': tmp_path / 'int8.onnx'}
-    export_onnx(build_exportable(model, dcfg), dcfg, graphs['fp32'])
+    dcfg = load_deploy_config(ROOT / deploy_cfg)
+    graphs = {'fp32': deployed_toy(case) / 'deploy' / 'end2end.onnx',
+              'fp16': tmp_path / 'fp16.onnx', 'int8': tmp_path / 'int8.onnx'}
     convert_to_fp16(graphs['fp32'], graphs['fp16'])
     rng = np.random.default_rng(0)
     images = [rng.integers(0, 255, (160, 160, 3), dtype=np.uint8) for _ in range(2)]

@@ -39,6 +39,7 @@ DONE_FILE = 'demo_train.json'
 CONFIG_STAMP = 'config.sha256'  # the config a training in progress was started with
 PROGRESS_FILE = 'progress.json'  # engine.progress.ProgressFileHook, while training
 PROGRESS_EVERY_S = 15.0  # a progress line per running training this often
+NO_VALIDATION = 10**9  # val_begin / val_interval past any schedule
 
 
 
@@ -84,8 +85,10 @@ def train_demo_model(model: DemoModel, work_dir: str | Path,
         _torchrun(model, work_dir, gpus, resume is not None, backbone_weights)
     else:
         # Evaluation happens once, in the benchmark step, on every backend with the same
-        # images; validating during training would only repeat the PyTorch pass.
-        cfg.train_cfg.val_interval = 10**9
+        # images; validating during training would only repeat the PyTorch pass. mmengine's
+        # loops validate at the last epoch / iteration whatever the interval, from
+        # val_begin on: both go past the schedule.
+        cfg.train_cfg.val_interval = cfg.train_cfg.val_begin = NO_VALIDATION
         prepare_train_config(cfg, model.config, work_dir=str(work_dir), resume=resume,
                              backbone_weights=backbone_weights)
         cfg.custom_hooks = [*cfg.get('custom_hooks', []),
@@ -111,7 +114,10 @@ def _torchrun(model: DemoModel, work_dir: Path, gpus: int, resume: bool,
     if not script.is_file():
         raise DemoError(f"--gpus needs the checkout's tools/train.py ({script} is absent)")
     argv = [sys.executable, '-m', 'torch.distributed.run', f'--nproc_per_node={gpus}',
-            str(script), model.config, '--launcher', 'pytorch', '--work-dir', str(work_dir)]
+            str(script), model.config, '--launcher', 'pytorch', '--work-dir', str(work_dir),
+            # no validation, as in one process (train_demo_model says why)
+            '--cfg-options', f'train_cfg.val_interval={NO_VALIDATION}',
+            f'train_cfg.val_begin={NO_VALIDATION}']
     if resume:
         argv.append('--resume')
     if backbone_weights:
