@@ -18,6 +18,9 @@ pytestmark = pytest.mark.slow
 
 
 def test_coco128_through_the_whole_command(shared_data, tmp_path, capsys):
+    """Over a minute: two RetinaNets (TRT-ViT-A, R50) each trained one step, exported,
+    verified at six shapes, evaluated and timed on two backends; the parts are what the
+    command is, and each is already at its smallest (2 images, 1 timed iteration)."""
     root = shared_data('coco128')
     work = tmp_path / 'work'
     run_compare_tool('--ann-file', root / 'annotations/instances_train2017.json',
@@ -45,6 +48,11 @@ def test_coco128_through_the_whole_command(shared_data, tmp_path, capsys):
 
 
 def test_coco128_semseg_through_the_whole_command(shared_data, tmp_path, capsys):
+    """The longest test: two UPerNets with 133 classes (TRT-ViT-A, and the ResNetV1c R50
+    whose UPerNet head is the heaviest model here) trained one step, exported,
+    verified at six shapes, evaluated and timed on two backends, after checking the
+    100 label maps of a real export; nothing smaller exercises a user's segmentation
+    data through the whole command."""
     coco_semseg_as_user_layout(shared_data('coco128_semseg'), tmp_path / 'seg')
     work = tmp_path / 'work'
     run_compare_tool('--task', 'segmentation', '--data-root', tmp_path / 'seg', '--epochs', 1,

@@ -207,7 +207,11 @@ def test_a_training_of_another_config_is_refused_not_reused(tmp_path):
 def test_demo_pretrain_fine_tunes_from_the_toy_classifiers(tmp_path):
     """--pretrain: the compare command on the toy ImageNet first (its own report), then
     the models fine-tuned from the classifier of their backbone (the UPerNet R50 from the
-    ResNetV1c one)."""
+    ResNetV1c one).
+
+    Over a minute: three trainings of one epoch (the demo pretrains both ResNet stems
+    when R50 is asked for) and two deploy/verify/benchmark rounds; R50 is the backbone
+    whose weights cross a stem layout, which is what this run proves."""
     options = demo_benchmark_options(
         num_images=2, progress=False, timing=TimingSettings(warmup_s=0.0, warmup_iters=0,
                                                             iters=1))
