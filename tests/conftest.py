@@ -1,7 +1,9 @@
 """Shared fixtures and helpers: the real sample data beside the checkout, small toy
 datasets, seeded random checkpoints, the toy benchmark command, killing a process, and
 building an expensive artefact once for the whole run (:func:`built_once`)."""
+import json
 import os
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -52,7 +54,6 @@ def built_once(tmp_path_factory, name: str, build) -> Path:
     with FileLock(str(folder) + '.lock'):
         if not done.is_file():
             if folder.exists():
-                import shutil
                 shutil.rmtree(folder)
             folder.mkdir()
             build(folder)
@@ -114,6 +115,12 @@ def save_checkpoint(config: str, path: Path, seed: int = 0) -> Path:
     model = MODELS.build(cfg.model)
     torch.save(dict(state_dict=model.state_dict(), meta=dict(seed=seed)), path)
     return path
+
+
+def read_test_metrics(work_dir: Path) -> dict:
+    """The metrics ``tools/test.py`` wrote into ``work_dir`` (mmengine's
+    ``<timestamp>/<timestamp>.json``)."""
+    return json.loads(next(Path(work_dir).glob('*/*.json')).read_text())
 
 
 class FixedBackend:

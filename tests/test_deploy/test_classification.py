@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from conftest import save_checkpoint
+from conftest import read_test_metrics, save_checkpoint
 
 from trtvit_dense.deploy.rewrite.classification import postprocess_classification
 from trtvit_dense.deploy.tasks import classification
@@ -32,11 +32,6 @@ def run(capsys, tool, *args):
     capsys.readouterr()
     module.main([str(a) for a in args])
     return capsys.readouterr().out
-
-
-def metrics_of(work_dir: Path) -> dict:
-    """The metrics tools/test.py wrote (mmengine's ``<timestamp>/<timestamp>.json``)."""
-    return json.loads(next(Path(work_dir).glob('*/*.json')).read_text())
 
 
 def scores(*rows):
@@ -120,7 +115,7 @@ def test_classifier_deploys_verifies_tests_and_benchmarks(toy_data, tmp_path, ca
         dumps[backend] = tmp_path / f'{backend}.pkl'
         run(capsys, 'test', CONFIG, model, '--backend', backend, '--work-dir',
             tmp_path / f'test_{backend}', '--out', dumps[backend], '--cfg-options', *opts)
-        assert 'accuracy/top1' in metrics_of(tmp_path / f'test_{backend}')
+        assert 'accuracy/top1' in read_test_metrics(tmp_path / f'test_{backend}')
     torch_out, ort_out = (pickle.loads(dumps[b].read_bytes()) for b in ('pytorch', 'onnxruntime'))
     assert len(torch_out) == len(ort_out) == 8
     assert [int(r['pred_label']) for r in torch_out] == [int(r['pred_label']) for r in ort_out]

@@ -18,7 +18,7 @@ from tools import test as test_tool
 
 ROOT = Path(__file__).parents[2]
 
-CASES = {case: (config, deploy_cfg) for case, (config, deploy_cfg) in TOY_DEPLOY.items()}
+CASES = TOY_DEPLOY
 
 
 def toy_data_options(case, toy_data) -> dict:
