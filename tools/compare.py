@@ -12,6 +12,12 @@ configs for it, train, deploy, verify, evaluate and time every model, and report
 Writes <work-dir>/configs/ (one readable config per model and the deploy config, for
 tools/train.py, test.py, deploy.py), trained models, deployed graphs and report.md /
 report.json / report.csv / pareto.png. Re-running reuses every finished step.
+--check-only stops after the data check and the configs: it prints what the full run
+would do and the time it expects on this machine (<work-dir>/plan.md).
+
+Every defect of the data is repaired or dropped and said, or refused in one line,
+before anything trains (docs/compare.md lists the rules). A failure of any step is one
+"error:" line naming the step, the cause and the log; --debug shows the traceback.
 """
 import argparse
 import logging
@@ -22,7 +28,6 @@ import warnings
 from mmengine.config import DictAction
 
 
-TASKS = ('detection', 'segmentation', 'classification')
 FAMILIES = ('mask_rcnn', 'retinanet', 'upernet', 'imagenet')
 
 
@@ -30,7 +35,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     data = parser.add_argument_group('the dataset')
-    data.add_argument('--task', choices=TASKS,
+    data.add_argument('--task', choices=('detection', 'segmentation', 'classification'),
                       help='default: detection with --ann-file, else give it')
     data.add_argument('--ann-file', help='detection: COCO instances JSON (split into train/'
                       'val unless --val-ann-file is given)')
@@ -80,6 +85,11 @@ def parse_args(argv=None):
                      help='models trained at once on a CPU (default: 2)')
     run.add_argument('--work-dir', default='work_dirs/compare')
     run.add_argument('--no-progress', action='store_true', help='no progress bars')
+    run.add_argument('--check-only', action='store_true',
+                     help='check the data and write the configs, print the plan and the '
+                     'time it expects (one measured step per model), then stop')
+    run.add_argument('--debug', action='store_true',
+                     help='show the traceback of a failure (default: one error line)')
     args = parser.parse_args(argv)
     if args.task is None:
         if not args.ann_file:
@@ -100,8 +110,10 @@ def main(argv=None):
     warnings.filterwarnings('ignore', message='pkg_resources is deprecated')
     import trtvit_dense  # noqa: F401  (registers TRT-ViT, safe checkpoint loading)
     from trtvit_dense.apis.cli import user_errors
-    from trtvit_dense.apis.compare import DataError, DataSpec, run_compare
+    from trtvit_dense.apis.compare import CompareStepError, DataSpec, run_compare
+    from trtvit_dense.apis.training import TrainingError
     from trtvit_dense.benchmark import BenchmarkOptions, TimingSettings
+    from trtvit_dense.datasets import DataError
     logging.basicConfig(level=logging.INFO, format='%(message)s')
     logging.getLogger('mmengine').setLevel(logging.WARNING)
     spec = DataSpec(args.task, ann_file=args.ann_file, images=args.images,
@@ -118,9 +130,16 @@ def main(argv=None):
         result = run_compare([(spec, args.models)], args.work_dir, tuple(args.backbones),
                              args.recipe, args.backbone_weights, options, jobs=args.jobs,
                              gpus=args.gpus, epochs=args.epochs, scale=args.image_scale,
-                             train_subset=args.train_subset)
-    except (DataError, *user_errors()) as e:
+                             train_subset=args.train_subset, check_only=args.check_only)
+    except (DataError, TrainingError, CompareStepError, *user_errors()) as e:
+        if args.debug:
+            raise
         sys.exit(f'error: {e}')
+    if args.check_only:
+        print(result.plan)
+        print(f"plan: {result.reports['plan']}; configs: {os.path.join(args.work_dir, 'configs')}"
+              '; run the same command without --check-only to train')
+        return
     print(result.reports['md'].read_text())
     print('report: ' + ', '.join(str(p) for p in result.reports.values()))
 

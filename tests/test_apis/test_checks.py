@@ -68,8 +68,9 @@ def test_missing_annotation_file(toy_copy):
 
 @pytest.mark.parametrize('content,match', [
     ('not json at all', r'is not JSON'),
-    ('{"images": []}', r"is not COCO instances JSON: missing \['annotations', 'categories'\]"),
-    ('[1, 2]', r'is not COCO instances JSON'),
+    ('{"images": []}', r"is not a COCO instances file: it lacks \['annotations', "
+                       r"'categories'\]; give a JSON object .* \[coco-structure\]"),
+    ('[1, 2]', r'is not a COCO instances file'),
 ])
 def test_annotation_file_that_is_not_coco(toy_copy, content, match):
     (toy_copy / 'toy_coco/annotations/instances_train.json').write_text(content)
@@ -83,7 +84,11 @@ def test_undecodable_image(toy_copy):
     broken = toy_copy / 'toy_coco/train' / ann['images'][3]['file_name']
     broken.write_bytes(broken.read_bytes()[:200])
     cfg = load_config(str(ROOT / DET), det_options(toy_copy))
-    with pytest.raises(ConfigError, match=rf"'{broken}' cannot be decoded"):
+    with pytest.raises(ConfigError, match=r"instances_train\.json' \(train_dataloader\.dataset\)"
+                       rf": 1 images that are empty, truncated or cannot be decoded \(e\.g\. "
+                       rf"{broken.name}\): as they are, this crashes .*; fix the file, or let "
+                       r'tools/compare\.py --check-only write a repaired copy .*'
+                       r'\[image-unreadable\]$'):
         check_config(cfg)
 
 

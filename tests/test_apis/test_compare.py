@@ -10,7 +10,7 @@ import pytest
 from trtvit_dense.apis import load_config
 from trtvit_dense.apis.compare import (DataError, deploy_profile, plan_models, rescaled,
                                        write_model_config)
-from trtvit_dense.apis.userdata import read_coco_dataset, read_segmentation_dataset
+from trtvit_dense.datasets import read_coco_dataset, read_segmentation_dataset
 from trtvit_dense.checks import check_config
 from trtvit_dense.deploy.config import load_deploy_config
 from trtvit_dense.engine.progress import progress_line
@@ -29,7 +29,7 @@ def test_rescaled_is_mmcvs_keep_ratio_resize(size, scale):
 
 
 def test_detection_configs_for_user_data(tmp_path):
-    ann, img = coco(tmp_path, images=20)
+    ann, img = coco(tmp_path, images=20, masks=True)
     data = read_coco_dataset(ann, img, tmp_path / 'data', val_fraction=0.25)
     models, deploy = plan_models(data, ['mask_rcnn', 'retinanet'], ['trtvit-a', 'r50'], 'full',
                                  tmp_path / 'configs')
@@ -132,7 +132,7 @@ def test_compare_tool_refuses_bad_data_in_one_line(tmp_path):
 
 @pytest.mark.parametrize('recipe, epochs', [('full', None), ('toy', None), ('toy', 3)])
 def test_classification_configs_for_an_imagenet_folder(toy_data, tmp_path, recipe, epochs):
-    from trtvit_dense.apis.userdata import read_classification_dataset
+    from trtvit_dense.datasets import read_classification_dataset
     data = read_classification_dataset(toy_data / 'toy_imagenet')
     models, deploy = plan_models(data, ['imagenet'], ['trtvit-a', 'r50', 'r50-v1c'], recipe,
                                  tmp_path / 'configs', epochs=epochs)

@@ -80,7 +80,7 @@ def test_torchrun_training_with_gpus(toy_data, tmp_path):
                      '--num-images', 2, '--iters', 1, '--warmup-s', 0, '--gpus', 2,
                      '--no-progress', '--work-dir', work,
                      '--cfg-options', 'model.test_cfg.score_thr=0.0')
-    record = json.loads((work / 'train/retinanet_trtvit-a/demo_train.json').read_text())
+    record = json.loads((work / 'train/retinanet_trtvit-a/training.json').read_text())
     assert Path(record['checkpoint']).is_file()
     log = next((work / 'train/retinanet_trtvit-a').glob('*/*.log')).read_text()
     assert 'Distributed training: True' in log

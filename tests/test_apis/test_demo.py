@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from trtvit_dense.apis.demo import (DEMO_DEPLOY_CONFIGS, DEMO_MODELS, DEMO_TARGETS, DemoError,
-                                    DemoModel, check_targets, demo_benchmark_options,
-                                    run_demo, train_demo_model, train_demo_models)
+from trtvit_dense.apis.demo import (DEMO_DEPLOY_CONFIGS, DEMO_MODELS, DEMO_TARGETS, TrainingError,
+                                    TrainJob, check_targets, demo_benchmark_options,
+                                    run_demo, train_model, train_models)
 from trtvit_dense.benchmark import TimingSettings
 from trtvit_dense.config import package_config
 
@@ -100,7 +100,7 @@ def test_demo_end_to_end_then_reuse(tiny_demo):
     assert any('training 2 models, 2 at a time with 1 thread(s) each' in line
                for line in lines), lines
     for name in ('retinanet_trtvit-a', 'upernet_trtvit-a'):
-        assert 'Saving checkpoint' in (work / 'train' / name / 'demo_train.log').read_text()
+        assert 'Saving checkpoint' in (work / 'train' / name / 'training.log').read_text()
     assert [t['name'] for t in result.train] == ['retinanet_trtvit-a', 'upernet_trtvit-a']
     assert not any(t['reused'] for t in result.train)
     # two training steps cannot reach the targets, and the demo says so
@@ -116,44 +116,44 @@ def test_demo_end_to_end_then_reuse(tiny_demo):
                                                             'upernet_trtvit-a']
 
     # A second run reuses the trained models and every measurement.
-    first = {n: (work / 'train' / n / 'demo_train.json').read_text()
+    first = {n: (work / 'train' / n / 'training.json').read_text()
              for n in ('retinanet_trtvit-a', 'upernet_trtvit-a')}
     again_lines = []
     again = run_demo(work, data, tiny_demo_options(), on_step=again_lines.append, **TINY_DEMO)
     assert sum('(reused)' in line for line in again_lines) == 2
     assert [t['reused'] for t in again.train] == [True, True]
-    assert {n: (work / 'train' / n / 'demo_train.json').read_text() for n in first} == first
+    assert {n: (work / 'train' / n / 'training.json').read_text() for n in first} == first
     assert [r['accuracy'] for r in again.rows] == [r['accuracy'] for r in result.rows]
 
 
 @pytest.mark.slow
-def test_train_demo_model_resumes_an_interrupted_run(tiny_demo, tmp_path):
+def test_train_model_resumes_an_interrupted_run(tiny_demo, tmp_path):
     """A copy of the tiny demo's RetinaNet training folder, made to look interrupted."""
     trained = tiny_demo['work'] / 'train' / 'retinanet_trtvit-a'
-    info = json.loads((trained / 'demo_train.json').read_text())
-    model = DemoModel(info['name'], info['config'])
+    info = json.loads((trained / 'training.json').read_text())
+    model = TrainJob(info['name'], info['config'])
     work = tmp_path / 'train'
     shutil.copytree(trained, work)
     checkpoint = work / Path(info['checkpoint']).name
     # an interrupted run: a last checkpoint but no completion record
     (work / 'last_checkpoint').write_text(str(checkpoint))
-    (work / 'demo_train.json').unlink()
-    info2 = train_demo_model(model, work)
+    (work / 'training.json').unlink()
+    info2 = train_model(model, work)
     assert info2['resumed'] and not info2['reused']
     assert info2['checkpoint'] == str(checkpoint)
     # a completion record whose checkpoint is gone is not trusted
     checkpoint.unlink()
     (work / 'last_checkpoint').unlink()
-    info3 = train_demo_model(model, work)
+    info3 = train_model(model, work)
     assert not info3['reused'] and not info3['resumed'] and Path(info3['checkpoint']).is_file()
 
 
 def test_a_failing_training_worker_is_named_with_its_log(tmp_path):
     """(Two workers that succeed: test_demo_end_to_end_then_reuse.)"""
-    broken = DemoModel('broken', str(tmp_path / 'missing.py'))
-    with pytest.raises(DemoError, match=r'training broken \(.*missing.py\) failed: .*'
-                       r'see .*broken/demo_train.log'):
-        train_demo_models([broken], tmp_path / 'train', jobs=2, on_step=lambda line: None)
+    broken = TrainJob('broken', str(tmp_path / 'missing.py'))
+    with pytest.raises(TrainingError, match=r'training broken \(.*missing.py\) failed: .*'
+                       r'see .*broken/training.log'):
+        train_models([broken], tmp_path / 'train', jobs=2, on_step=lambda line: None)
 
 
 def test_demo_tool_prints_the_report_and_fails_on_missed_targets(tmp_path, monkeypatch,
@@ -189,18 +189,18 @@ def test_a_training_of_another_config_is_refused_not_reused(tmp_path):
     work = tmp_path / 'train'
     work.mkdir()
     (work / 'epoch_5.pth').write_bytes(b'x')
-    model = DemoModel('r', str(ROOT / 'configs/toy/retinanet_trtvit-a_fpn_toy.py'))
-    (work / 'demo_train.json').write_text(json.dumps(dict(
+    model = TrainJob('r', str(ROOT / 'configs/toy/retinanet_trtvit-a_fpn_toy.py'))
+    (work / 'training.json').write_text(json.dumps(dict(
         name='r', config=model.config, checkpoint=str(work / 'epoch_5.pth'),
         config_sha256='0' * 64)))
-    with pytest.raises(DemoError, match=r'train holds a training of another config than '
+    with pytest.raises(TrainingError, match=r'train holds a training of another config than '
                        r'.*retinanet_trtvit-a_fpn_toy\.py \(changed since\); delete'):
-        train_demo_model(model, work)
-    (work / 'demo_train.json').unlink()
+        train_model(model, work)
+    (work / 'training.json').unlink()
     (work / 'last_checkpoint').write_text(str(work / 'epoch_5.pth'))
     (work / 'config.sha256').write_text('0' * 64 + '\n')
-    with pytest.raises(DemoError, match='holds an interrupted training of another config'):
-        train_demo_model(model, work)
+    with pytest.raises(TrainingError, match='holds an interrupted training of another config'):
+        train_model(model, work)
 
 
 @pytest.mark.slow

@@ -39,12 +39,12 @@ def test_uses_the_demo_checkpoints_where_they_exist(tmp_path):
     trained = tmp_path / 'train' / 'retinanet_trtvit-a'
     trained.mkdir(parents=True)
     (trained / 'epoch_5.pth').write_bytes(b'x')
-    (trained / 'demo_train.json').write_text(json.dumps(dict(
+    (trained / 'training.json').write_text(json.dumps(dict(
         checkpoint=str(trained / 'epoch_5.pth'))))
     classifier = tmp_path / 'pretrain' / 'train' / 'classifier_trtvit-a'
     classifier.mkdir(parents=True)
     (classifier / 'epoch_12.pth').write_bytes(b'x')
-    (classifier / 'demo_train.json').write_text(json.dumps(dict(
+    (classifier / 'training.json').write_text(json.dumps(dict(
         checkpoint=str(classifier / 'epoch_12.pth'))))
     assert [c for _, c in check_models(tmp_path)] == [None, str(trained / 'epoch_5.pth'),
                                                       None, str(classifier / 'epoch_12.pth')]

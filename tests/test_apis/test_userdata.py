@@ -8,12 +8,14 @@ import cv2
 import numpy as np
 import pytest
 
-from trtvit_dense.apis.userdata import (DataError, read_coco_dataset,
+from trtvit_dense.datasets import (DataError, read_coco_dataset,
                                         read_segmentation_dataset)
 
 
-def coco(tmp_path, images=6, categories=((1, 'a'), (3, 'b'), (7, 'unused')), extra=()):
-    """A COCO file with ``images`` 32x48 images, one box each (category 1 or 3)."""
+def coco(tmp_path, images=6, categories=((1, 'a'), (3, 'b'), (7, 'unused')), extra=(),
+         masks=False):
+    """A COCO file with ``images`` 32x48 images, one box each (category 1 or 3; with
+    ``masks``, the box's polygon too)."""
     folder = tmp_path / 'img'
     folder.mkdir(exist_ok=True)
     data = dict(images=[], annotations=[], categories=[dict(id=i, name=n)
@@ -24,6 +26,8 @@ def coco(tmp_path, images=6, categories=((1, 'a'), (3, 'b'), (7, 'unused')), ext
         data['images'].append(dict(id=k + 1, file_name=name, height=32, width=48))
         data['annotations'].append(dict(id=k + 1, image_id=k + 1, category_id=1 + 2 * (k % 2),
                                         bbox=[1, 1, 10, 10], area=100, iscrowd=0))
+        if masks:
+            data['annotations'][-1]['segmentation'] = [[1, 1, 11, 1, 11, 11, 1, 11]]
     data['annotations'] += list(extra)
     path = tmp_path / 'instances.json'
     path.write_text(json.dumps(data))
@@ -39,11 +43,13 @@ def test_coco_split_notes_and_written_files(tmp_path):
     assert data.notes == [
         'instances.json split into 15 training and 5 validation images (every 4th image by '
         'file name)',
-        'category ids 1..7 are not contiguous (3 categories): mmdet maps them to labels 0..2 '
-        'in id order',
-        '1 categories have no instance and are left out of the classes: unused',
-        'train: 1 crowd annotations, ignored in training and treated as crowd regions by '
-        'the COCO evaluation']
+        'train: 1 crowd annotations: ignored in training and crowd regions in the COCO '
+        'evaluation (e.g. 99)',
+        'instances.json: category ids 1..7 are not contiguous (3 categories): mmdet maps them '
+        'to labels 0..2 in id order',
+        'instances.json: 1 categories without any instance: left out of the classes (a head '
+        'class that cannot be learnt) (e.g. unused)']
+    assert data.findings == {'crowd': 1, 'category-ids-sparse': 1, 'category-unused': 1}
     written = json.loads(Path(data.splits['val']['ann_file']).read_text())
     assert [c['name'] for c in written['categories']] == ['a', 'b']
     assert [i['file_name'] for i in written['images']] == [f'{k:04d}.jpg' for k in
@@ -53,13 +59,14 @@ def test_coco_split_notes_and_written_files(tmp_path):
 
 @pytest.mark.parametrize('change, match', [
     (lambda d: d['annotations'].append(dict(id=50, image_id=1, category_id=5, bbox=[0, 0, 1, 1])),
-     r'annotation 50 in .*instances\.json has category_id 5, which is not among its '
-     r'categories'),
+     r'annotation 50 in instances\.json has category_id 5, which is not among its '
+     r'categories \[1, 3, 7\]; fix the file or add the category \[annotation-unknown-category\]'),
     (lambda d: d['annotations'].append(dict(id=51, image_id=77, category_id=1, bbox=[0, 0, 1, 1])),
-     r'annotation 51 in .*instances\.json refers to image_id 77, which it does not list'),
+     r'annotation 51 in instances\.json refers to image_id 77, which it does not list; add '
+     r'the image or remove the annotation \[annotation-unknown-image\]'),
     (lambda d: d['images'].append(dict(id=100, file_name='gone.jpg', height=5, width=5)),
-     r'1 images listed in .*instances\.json are not in .*img \(e\.g\. gone\.jpg\); point '
-     r'--images at the folder'),
+     r'1 images listed in instances\.json are not in .*img \(e\.g\. gone\.jpg\); point '
+     r'--images at the folder that holds them'),
     (lambda d: d.pop('categories'), r'is not a COCO instances file: it lacks \[.categories.\]'),
 ])
 def test_coco_errors_name_the_file_and_the_fix(tmp_path, change, match):
@@ -74,7 +81,8 @@ def test_coco_errors_name_the_file_and_the_fix(tmp_path, change, match):
 def test_too_small_a_validation_split_is_refused(tmp_path):
     ann, img = coco(tmp_path, images=6)
     with pytest.raises(DataError, match=r'the validation split has 1 images, fewer than 4: '
-                       r'too few to evaluate; give more images, a larger --val-fraction'):
+                       r'too few to evaluate; give more images, a larger --val-fraction .*'
+                       r'\[val-too-small\]$'):
         read_coco_dataset(ann, img, tmp_path / 'out', val_fraction=0.2)
 
 
@@ -96,15 +104,16 @@ def test_segmentation_split_lists_and_absent_classes(tmp_path):
     assert data.classes == ('sky', 'road', 'car')
     assert (data.splits['train']['images'], data.splits['val']['images']) == (4, 4)
     assert (tmp_path / 'out' / 'val.txt').read_text().split() == ['001', '003', '005', '007']
-    assert data.notes[1] == ('1 classes have no pixel in the training split and cannot be '
-                             'learnt: road')
+    assert data.notes[1] == ('seg: 1 classes without a pixel in the training split: they '
+                             'cannot be learnt (e.g. road)')
 
 
 @pytest.mark.parametrize('case, match', [
     ('value', r'label map .*000\.png has values \[7\] outside the 3 classes of the class '
               r'list \(0\.\.2, 255 = ignored\); remap them or add the classes'),
     ('lonely', r'1 images in .*images have no label map of the same name in .*labels '
-               r'\(e\.g\. 003\.jpg: expected 003\.png\)'),
+               r'\(e\.g\. 003\.jpg: expected 003\.png\); add the label maps or remove the '
+               r'images \[label-missing\]'),
     ('orphan', r'1 label maps in .*labels have no image of the same name'),
     ('size', r'label map .*000\.png is 10x20 but its image 000\.jpg is 30x20'),
     ('classes', r'class list .*classes\.txt does not exist'),
@@ -133,7 +142,10 @@ def test_coco128_as_a_user_dataset(shared_data, tmp_path):
     assert data.splits['train']['crowd'] + data.splits['val']['crowd'] == 10
     assert data.splits['train']['empty_images'] + data.splits['val']['empty_images'] == 2
     assert any('category ids 1..90 are not contiguous' in n for n in data.notes)
-    assert any('9 categories have no instance' in n for n in data.notes)
+    assert any('9 categories without any instance: left out' in n for n in data.notes)
+    # the real export is clean: nothing repaired or dropped, only what is said of COCO
+    assert set(data.findings) == {'crowd', 'image-empty', 'category-ids-sparse',
+                                  'category-unused', 'category-val-only'}
 
 
 def coco_semseg_as_user_layout(root: Path, out: Path) -> tuple:
@@ -187,7 +199,7 @@ def test_ade20k_layout_with_a_class_list(toy_data, tmp_path):
 
 
 def test_classification_folders_and_lists(toy_data, tmp_path):
-    from trtvit_dense.apis.userdata import read_classification_dataset
+    from trtvit_dense.datasets import read_classification_dataset
     from trtvit_dense.datasets import TOY_IMAGENET_CLASSES
     root = toy_data / 'toy_imagenet'
     data = read_classification_dataset(root)  # meta lists + classes.txt: label order kept
@@ -204,5 +216,12 @@ def test_classification_folders_and_lists(toy_data, tmp_path):
         read_classification_dataset(folders)
     shutil.rmtree(folders / 'val' / 'hexagon')
     (folders / 'val' / 'star' / 'broken.jpg').write_bytes(b'not a jpeg')
-    with pytest.raises(DataError, match=r'image .*broken\.jpg cannot be read'):
-        read_classification_dataset(folders)
+    with pytest.raises(DataError, match=r'folders: val/star/broken\.jpg cannot be decoded; '
+                       r'remove or replace it \[image-unreadable\]'):
+        read_classification_dataset(folders)  # no folder to write the kept list to
+    data = read_classification_dataset(folders, out_dir=tmp_path / 'lists')
+    assert data.notes == ['folders: 1 images that are empty, truncated or cannot be decoded: '
+                          'left out with their annotations (e.g. val/star/broken.jpg)']
+    kept = Path(data.splits['val']['ann_file']).read_text().splitlines()
+    assert len(kept) == data.splits['val']['images'] == 8 and 'star/broken.jpg 4' not in kept
+    assert data.splits['train']['ann_file'] == str((tmp_path / 'lists/train.txt').resolve())

@@ -1,8 +1,10 @@
 """The product's main command (``tools/compare.py``): TRT-ViT against ResNet-50 on *your*
 dataset, trained, deployed, verified, evaluated and timed, in one run.
 
-1. **data**: the dataset is read and checked (:mod:`.userdata`): what real data brings
-   is handled and said in the report, or refused with one line, before anything trains;
+1. **data**: the dataset is read and checked (:mod:`trtvit_dense.datasets`): every
+   defect of real data is repaired or dropped and said in the report, or refused with
+   one line, before anything trains (``check_only`` stops after the configs, with the
+   plan and the time it expects);
 2. **configs**: one readable config per model is written to ``<work_dir>/configs/``,
    inheriting the shipped one of its family (``recipe='full'``: the COCO / ADE20K /
    ImageNet configs; ``'toy'``: the fast CPU configs of the demo) with the classes and
@@ -24,7 +26,6 @@ Every step is reused when a previous run finished it (a killed run continues).
 """
 from __future__ import annotations
 
-import json
 import math
 import textwrap
 import time
@@ -38,12 +39,12 @@ import numpy as np
 from ..benchmark.compare import BACKBONES as COMPARE_BACKBONES
 from ..benchmark.compare import FAMILIES
 from ..utils.atomic import atomic_write_bytes
-from .userdata import (DataError, UserDataset, image_size_stats, read_classification_dataset,
-                       read_coco_dataset, read_segmentation_dataset)
+from ..datasets import DataError, DataSpec, UserDataset, image_size_stats, read_dataset
 
 __all__ = ['FAMILY_TASK', 'RECIPES', 'BACKBONES', 'DataSpec', 'CompareModel',
-           'CompareResult', 'read_dataset', 'default_families', 'write_model_config',
-           'write_deploy_config', 'plan_models', 'run_compare', 'DataError']
+           'CompareResult', 'CompareStepError', 'read_dataset', 'default_families',
+           'write_model_config', 'write_deploy_config', 'plan_models', 'plan_text',
+           'run_compare', 'DataError']
 
 # family -> its task; the shipped config of each family and backbone per recipe
 FAMILY_TASK = {'mask_rcnn': 'detection', 'retinanet': 'detection', 'upernet': 'segmentation',
@@ -67,19 +68,6 @@ SEG_EPOCHS, MIN_SEG_ITERS = 128, 1000
 
 
 @dataclass
-class DataSpec:
-    """A user's dataset: ``task`` and its files (see :func:`read_dataset`)."""
-    task: str
-    ann_file: str | None = None      # detection: COCO JSON (train, or all when split here)
-    images: str | None = None        # detection: its image folder
-    val_ann_file: str | None = None  # detection: a separate validation JSON
-    val_images: str | None = None    # ... and its image folder (default: images)
-    root: str | None = None          # segmentation / classification: the dataset folder
-    classes_file: str | None = None  # segmentation (ADE layout) / classification lists
-    val_fraction: float = 0.2
-
-
-@dataclass
 class CompareModel:
     name: str
     family: str
@@ -88,6 +76,8 @@ class CompareModel:
     base: str              # the shipped config it inherits
     task: str
     pretrained: str | None = None
+    scale: list | None = None     # (long, short) resize scale; None: a classifier
+    schedule: str = ''            # '12 epochs' / '1000 iterations'
 
 
 @dataclass
@@ -99,32 +89,20 @@ class CompareResult:
     reports: dict
     step_s: dict = field(default_factory=dict)
     misses: list = field(default_factory=list)
+    plan: str = ''                # check_only: what the full run would do
 
 
-def read_dataset(spec: DataSpec, out_dir: Path) -> UserDataset:
-    """Read and check ``spec`` (:mod:`.userdata`), writing split files into ``out_dir``."""
-    if spec.task == 'detection':
-        if not spec.ann_file or not spec.images:
-            raise DataError('detection needs --ann-file (COCO instances JSON) and --images')
-        return read_coco_dataset(spec.ann_file, spec.images, out_dir, spec.val_ann_file,
-                                 spec.val_images, spec.val_fraction)
-    if not spec.root:
-        raise DataError(f'{spec.task} needs --data-root (the dataset folder)')
-    if spec.task == 'segmentation':
-        return read_segmentation_dataset(spec.root, out_dir, spec.val_fraction,
-                                         spec.classes_file)
-    if spec.task == 'classification':
-        return read_classification_dataset(spec.root, spec.classes_file)
-    raise DataError(f'unknown task {spec.task!r}')
+class CompareStepError(RuntimeError):
+    """A step of the compare command failed on something that is not a known bad input;
+    the message is one line (the step, the error, where to look), the original
+    exception its ``__cause__``."""
 
 
 def default_families(data: UserDataset) -> tuple[str, ...]:
     """The task's detector / segmentor / classifier: Mask R-CNN when the annotations
     have masks, else RetinaNet; UPerNet; the ImageNet classifier."""
     if data.task == 'detection':
-        ann = json.loads(Path(data.splits['train']['ann_file']).read_text())['annotations']
-        masks = any(a.get('segmentation') for a in ann if not a.get('iscrowd', 0))
-        return ('mask_rcnn', ) if masks else ('retinanet', )
+        return ('mask_rcnn', ) if data.splits['train']['masks'] else ('retinanet', )
     return {'segmentation': ('upernet', ), 'classification': ('imagenet', )}[data.task]
 
 
@@ -481,9 +459,12 @@ def plan_models(data: UserDataset, families: Sequence[str], backbones: Sequence[
             if weights:
                 key = 'r50-v1c' if family == 'upernet' and backbone == 'r50' else backbone
                 pretrained = weights.get(key) or weights.get(backbone)
+            schedule = (f"{facts['iters']} iterations" if 'iters' in facts
+                        else f"{facts['epochs']} epochs")
             models.append(CompareModel(path.stem, family, backbone, str(path),
                                        _base_config(family, backbone, recipe),
-                                       FAMILY_TASK[family], pretrained))
+                                       FAMILY_TASK[family], pretrained,
+                                       facts.get('scale'), schedule))
     if not models:
         raise DataError('no model to train: give --models and --backbones')
     deploy = write_deploy_config(data, data.task, facts, config_dir)
@@ -512,46 +493,131 @@ def next_commands(models: Sequence[CompareModel], deploy: Path, trained: Sequenc
         '```'])
 
 
+def plan_text(models: Sequence[CompareModel], deploys: dict, data_summary: dict,
+              options, jobs: int, gpus: int, estimate: dict | None) -> str:
+    """What the full run would do (``check_only``), as markdown."""
+    from ..deploy.config import load_deploy_config
+    from ..utils.markdown import markdown_table
+    lines = ['## The plan', '', markdown_table(
+        ['model', 'config', 'inherits', 'backbone init', 'schedule', 'image scale'],
+        [[m.name, m.config, m.base, f'pretrained: {m.pretrained}' if m.pretrained else 'scratch',
+          m.schedule, 'x'.join(map(str, m.scale)) if m.scale else '-'] for m in models]), '']
+    for task, path in deploys.items():
+        deploy = load_deploy_config(path)
+        lines.append(f'- deploy ({task}, {path}): dynamic ONNX, profile '
+                     f'{deploy.profile_text()}, verified at {len(deploy.verify_shapes)} shapes')
+    lines.append(f"- benchmark: {', '.join(options.backends)} x {', '.join(options.precisions)} "
+                 f'on {options.device}, every validation image'
+                 + (f' (first {options.num_images})' if options.num_images else ''))
+    lines.append(f'- training: {len(models)} models, '
+                 + (f'{gpus} GPUs each (torchrun)' if gpus > 1 else
+                    f'{jobs} at a time'))
+    if estimate:
+        steps = estimate['steps']
+        lines += ['', '## The time it expects on this machine', '', markdown_table(
+            ['model', 'threads', 'training step s', 'iterations', 'training min',
+             'validation image s'],
+            [[n, s.threads, f'{s.train_step_s:.2f}', estimate['iterations'][n],
+              f"{s.train_step_s * estimate['iterations'][n] / 60:.1f}", f'{s.test_image_s:.3f}']
+             for n, s in steps.items()]), '',
+            f"Expected: training {estimate['train'] / 60:.1f} min ({jobs} at a time), "
+            f"evaluation {estimate['benchmark'] / 60:.1f} min, about "
+            f"{(estimate['train'] + estimate['benchmark']) / 60:.1f} min in all, from one "
+            'measured training step and one validation image per model (data loading, '
+            'export, verification and the timing repeats come on top).']
+    return '\n'.join(lines) + '\n'
+
+
+def _step(name: str, work_dir: Path):
+    """Run a step of the compare command: an unexpected error becomes one line naming
+    the step (the known bad inputs keep their own message)."""
+    from contextlib import contextmanager
+
+    @contextmanager
+    def guard():
+        from .cli import user_errors
+        from .training import TrainingError
+        try:
+            yield
+        except (DataError, TrainingError, CompareStepError, *user_errors()):
+            raise
+        except Exception as e:
+            text = (str(e).strip().splitlines() or [''])[-1][:300]
+            raise CompareStepError(f'{name} failed: {type(e).__name__}: {text}; the work '
+                                   f'so far is in {work_dir} (re-run to continue, --debug '
+                                   'for the traceback)') from e
+    return guard()
+
+
 def run_compare(datasets: Sequence[tuple[DataSpec, Sequence[str] | None]], work_dir: str | Path,
                 backbones: Sequence[str] = ('trtvit-a', 'r50'), recipe: str = 'full',
                 weights: dict | None = None, options=None, jobs: int = 1, gpus: int = 1,
                 epochs: int | None = None, scale=None, train_subset: int | None = None,
                 title: str = 'TRT-ViT vs ResNet-50 on your data', targets: dict | None = None,
-                on_step: Callable[[str], None] = print) -> CompareResult:
+                on_step: Callable[[str], None] = print, check_only: bool = False,
+                estimate: bool = True) -> CompareResult:
     """The whole comparison (see the module docstring) for each ``(dataset, families)``
-    (None: :func:`default_families`), into ``work_dir``."""
+    (None: :func:`default_families`), into ``work_dir``. ``check_only``: stop after the
+    data check and the configs, with the plan (and, ``estimate``, the time it expects,
+    from a measured step of each model) in ``plan``; nothing is trained."""
     from ..benchmark import BenchmarkOptions, ModelSpec, compare_table, run_benchmark, write_reports
-    from .training import DemoModel, check_targets, train_demo_model, train_demo_models
+    from .training import TrainJob, check_targets, train_model, train_models
     work_dir = Path(work_dir)
     options = options or BenchmarkOptions()
     step_s, data_summary, models, deploys = {}, {}, [], {}
     start = time.perf_counter()
     on_step(f'[1/4] reading and checking {len(datasets)} dataset(s), writing configs to '
             f'{work_dir / "configs"}/')
-    for spec, families in datasets:
-        data = read_dataset(spec, work_dir / 'data' / spec.task)
-        for note in data.notes:
-            on_step(f'      {spec.task}: {note}')
-        found, deploy = plan_models(data, families or default_families(data), backbones,
-                                    recipe, work_dir / 'configs', weights, epochs, scale,
-                                    train_subset)
-        _check_written(found)
-        models += found
-        deploys[data.task] = str(deploy)
-        data_summary[spec.task] = data.summary()
-        on_step(f'      {spec.task}: {len(data.classes)} classes; configs '
-                + ', '.join(Path(m.config).name for m in found) + f', {deploy.name}')
+    with _step('the data check', work_dir):
+        for spec, families in datasets:
+            masks = None if families is None else 'mask_rcnn' in families
+            data = read_dataset(spec, work_dir / 'data' / spec.task, masks)
+            for note in data.notes:
+                on_step(f'      {spec.task}: {note}')
+            found, deploy = plan_models(data, families or default_families(data), backbones,
+                                        recipe, work_dir / 'configs', weights, epochs, scale,
+                                        train_subset)
+            _check_written(found)
+            models += found
+            deploys[data.task] = str(deploy)
+            data_summary[spec.task] = data.summary()
+            on_step(f'      {spec.task}: {len(data.classes)} classes; configs '
+                    + ', '.join(Path(m.config).name for m in found) + f', {deploy.name}')
     step_s['data'] = time.perf_counter() - start
+    if check_only:
+        guess = None
+        if estimate:
+            from .estimate import default_threads, estimate_run_s, measure_steps, schedule_iterations
+            on_step('      measuring one training step and one validation image per model')
+            with _step('the time estimate', work_dir):
+                threads = default_threads(1 if gpus > 1 else jobs)
+                steps = {m.name: measure_steps(m.config, threads, options.device)
+                         for m in models}
+                iterations = {m.name: schedule_iterations(
+                    m.config, data_summary[m.task]['splits']['train']['images'])
+                    for m in models}
+                val_images = max(s['splits']['val']['images'] for s in data_summary.values())
+                if options.num_images:
+                    val_images = min(val_images, options.num_images)
+                guess = dict(estimate_run_s(steps, iterations, val_images,
+                                            len(options.backends) * len(options.precisions),
+                                            1 if gpus > 1 else jobs),
+                             steps=steps, iterations=iterations)
+        plan = plan_text(models, deploys, data_summary, options, jobs, gpus, guess)
+        atomic_write_bytes(work_dir / 'plan.md', plan.encode())
+        return CompareResult(data_summary, models, [], [], {'plan': work_dir / 'plan.md'},
+                             step_s, plan=plan)
 
     start = time.perf_counter()
     on_step(f'[2/4] training {len(models)} models' + (f' on {gpus} GPUs each' if gpus > 1 else ''))
-    demo_models = [DemoModel(m.name, m.config, m.name if m.pretrained else None) for m in models]
+    jobs_ = [TrainJob(m.name, m.config, m.name if m.pretrained else None) for m in models]
     pretrained = {m.name: m.pretrained for m in models if m.pretrained}
-    if gpus > 1:
-        trained = [train_demo_model(d, work_dir / 'train' / d.name, pretrained.get(d.name), gpus)
-                   for d in demo_models]
-    else:
-        trained = train_demo_models(demo_models, work_dir / 'train', jobs, on_step, pretrained)
+    with _step('training', work_dir / 'train'):
+        if gpus > 1:
+            trained = [train_model(d, work_dir / 'train' / d.name, pretrained.get(d.name), gpus)
+                       for d in jobs_]
+        else:
+            trained = train_models(jobs_, work_dir / 'train', jobs, on_step, pretrained)
     step_s['train'] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -564,7 +630,8 @@ def run_compare(datasets: Sequence[tuple[DataSpec, Sequence[str] | None]], work_
         from ..benchmark.report import accuracy_text
         on_step(f"      {row['name']} {row['backend']} {row['precision']}: e2e "
                 f"{row['e2e_opt']['mean_ms']:.1f} ms; {accuracy_text(row)}")
-    rows = run_benchmark(specs, work_dir, options, on_row=show)
+    with _step('the benchmark (deploy, verify, evaluate, time)', work_dir):
+        rows = run_benchmark(specs, work_dir, options, on_row=show)
     step_s['benchmark'] = time.perf_counter() - start
 
     on_step('[4/4] report')

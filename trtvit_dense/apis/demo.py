@@ -26,31 +26,31 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from . import training
-from .training import DONE_FILE, DemoError, DemoModel, train_demo_model, train_demo_models
+from .training import DONE_FILE, TrainingError, TrainJob, train_model, train_models
 
-__all__ = ['DemoModel', 'DEMO_MODELS', 'DEMO_FAMILIES', 'PRETRAIN_MODELS', 'DEMO_DEPLOY_CONFIGS',
-           'DEMO_TARGETS', 'DemoError', 'demo_datasets',
+__all__ = ['TrainJob', 'DEMO_MODELS', 'DEMO_FAMILIES', 'PRETRAIN_MODELS', 'DEMO_DEPLOY_CONFIGS',
+           'DEMO_TARGETS', 'TrainingError', 'demo_datasets',
            'DemoResult', 'demo_benchmark_options',
-           'make_demo_data', 'train_demo_model', 'train_demo_models', 'check_targets', 'run_demo',
+           'make_demo_data', 'train_model', 'train_models', 'check_targets', 'run_demo',
            'DONE_FILE']
 
 logger = logging.getLogger(__name__)
 
 
 DEMO_MODELS = (
-    DemoModel('mask-rcnn_trtvit-a', 'trtvit_dense::toy/mask-rcnn_trtvit-a_fpn_toy.py'),
-    DemoModel('mask-rcnn_r50', 'trtvit_dense::toy/mask-rcnn_r50_fpn_toy.py'),
-    DemoModel('retinanet_trtvit-a', 'trtvit_dense::toy/retinanet_trtvit-a_fpn_toy.py'),
-    DemoModel('retinanet_r50', 'trtvit_dense::toy/retinanet_r50_fpn_toy.py'),
-    DemoModel('upernet_trtvit-a', 'trtvit_dense::toy/upernet_trtvit-a_toy.py'),
-    DemoModel('upernet_r50', 'trtvit_dense::toy/upernet_r50_toy.py'),
+    TrainJob('mask-rcnn_trtvit-a', 'trtvit_dense::toy/mask-rcnn_trtvit-a_fpn_toy.py'),
+    TrainJob('mask-rcnn_r50', 'trtvit_dense::toy/mask-rcnn_r50_fpn_toy.py'),
+    TrainJob('retinanet_trtvit-a', 'trtvit_dense::toy/retinanet_trtvit-a_fpn_toy.py'),
+    TrainJob('retinanet_r50', 'trtvit_dense::toy/retinanet_r50_fpn_toy.py'),
+    TrainJob('upernet_trtvit-a', 'trtvit_dense::toy/upernet_trtvit-a_toy.py'),
+    TrainJob('upernet_r50', 'trtvit_dense::toy/upernet_r50_toy.py'),
 )
 # the pretraining of --pretrain: one toy classifier per backbone of DEMO_MODELS (mmseg's
 # UPerNet R50 has the ResNetV1c stem, so it gets its own)
 PRETRAIN_MODELS = (
-    DemoModel('classifier_trtvit-a', 'trtvit_dense::toy/classifier_trtvit-a_toy.py'),
-    DemoModel('classifier_r50', 'trtvit_dense::toy/classifier_r50_toy.py'),
-    DemoModel('classifier_r50-v1c', 'trtvit_dense::toy/classifier_r50-v1c_toy.py'),
+    TrainJob('classifier_trtvit-a', 'trtvit_dense::toy/classifier_trtvit-a_toy.py'),
+    TrainJob('classifier_r50', 'trtvit_dense::toy/classifier_r50_toy.py'),
+    TrainJob('classifier_r50-v1c', 'trtvit_dense::toy/classifier_r50-v1c_toy.py'),
 )
 DEMO_FAMILIES = ('mask_rcnn', 'retinanet', 'upernet')
 # the shipped toy deploy configs (the demo derives its own profiles from the data; the

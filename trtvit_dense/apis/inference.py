@@ -28,18 +28,18 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 from ..config import ConfigError, load_config, split_dataset_config, split_transforms, task_of
+from ..datasets.images import IMAGE_EXTS, is_image_file
 from ..deploy.backends import BACKENDS, DEVICES, BackendUnavailable, backend_of, check_backend
 from ..deploy.config import ShapeError
 from ..tasks import get_task
 from ..utils.atomic import atomic_write_bytes
 from .runner import deployed_model_config
 
-__all__ = ['IMAGE_EXTENSIONS', 'InputError', 'ImageReadError', 'ImageSizeError',
+__all__ = ['InputError', 'ImageReadError', 'ImageSizeError',
            'collect_images', 'dataset_metainfo',
            'build_inference_model', 'Prediction', 'Predictor', 'predictions_to_dict',
            'build_visualizer', 'draw_prediction', 'default_out_dir', 'run_inference']
 
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 PREDICTIONS_FILE = 'predictions.json'
 
 
@@ -65,7 +65,7 @@ class ImageSizeError(ImageReadError):
 # -- inputs ---------------------------------------------------------------------------
 
 def _is_image_name(path: str) -> bool:
-    return path.lower().endswith(IMAGE_EXTENSIONS)
+    return is_image_file(path)
 
 
 def collect_images(inputs: Iterable[str]) -> tuple[list[str], list[dict]]:
@@ -93,7 +93,7 @@ def collect_images(inputs: Iterable[str]) -> tuple[list[str], list[dict]]:
                            if _is_image_name(name) and osp.isfile(osp.join(item, name)))
             if not found:
                 raise InputError(f'folder {item!r} holds no images '
-                                 f'({"/".join(e[1:] for e in IMAGE_EXTENSIONS)})')
+                                 f'({"/".join(e[1:] for e in IMAGE_EXTS)})')
             for path in found:
                 add(path)
         elif osp.lexists(item):

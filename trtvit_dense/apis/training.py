@@ -18,24 +18,26 @@ from mmengine.config import Config
 
 from ..utils.atomic import atomic_write_bytes
 
-__all__ = ['DemoError', 'DemoModel', 'DONE_FILE', 'PROGRESS_FILE', 'PROGRESS_EVERY_S',
-           'train_demo_model', 'train_demo_models', 'check_targets']
+__all__ = ['TrainingError', 'TrainJob', 'DONE_FILE', 'LOG_FILE', 'PROGRESS_FILE',
+           'PROGRESS_EVERY_S', 'train_model', 'train_models', 'check_targets', 'last_log_line']
 
 
-class DemoError(RuntimeError):
-    """A training of the demo / compare command failed (named in the message)."""
+class TrainingError(RuntimeError):
+    """A training of the compare command (or the demo) failed or was refused; the message
+    is one line naming the model, the cause and the log."""
 
 
 @dataclass(frozen=True)
-class DemoModel:
+class TrainJob:
     """A model to train: its name and config; ``pretrained``: the key of its backbone
-    weights in :func:`train_demo_models`' ``pretrained`` mapping (None: from scratch)."""
+    weights in :func:`train_models`' ``pretrained`` mapping (None: from scratch)."""
     name: str
     config: str
     pretrained: str | None = None
 
 
-DONE_FILE = 'demo_train.json'
+DONE_FILE = 'training.json'  # the record of a finished training
+LOG_FILE = 'training.log'  # a worker's console output
 CONFIG_STAMP = 'config.sha256'  # the config a training in progress was started with
 PROGRESS_FILE = 'progress.json'  # engine.progress.ProgressFileHook, while training
 PROGRESS_EVERY_S = 15.0  # a progress line per running training this often
@@ -50,7 +52,7 @@ def _final_checkpoint(cfg: Config) -> str:
     return f'iter_{loop.max_iters}.pth'
 
 
-def train_demo_model(model: DemoModel, work_dir: str | Path,
+def train_model(model: TrainJob, work_dir: str | Path,
                      backbone_weights: str | None = None, gpus: int = 1) -> dict:
     """Train ``model`` into ``work_dir`` (skipped when a previous run finished it, resumed
     from the last checkpoint when one was interrupted), its backbone initialised from
@@ -69,15 +71,17 @@ def train_demo_model(model: DemoModel, work_dir: str | Path,
     if done.is_file():
         info = json.loads(done.read_text())
         if info.get('config_sha256', digest) != digest:
-            raise DemoError(f'{work_dir} holds a training of another config than '
-                            f'{model.config} (changed since); delete {work_dir} to train '
-                            'it again, or give another work dir')
+            raise TrainingError(f'training {model.name} refused: {work_dir} holds a training '
+                                f'of another config than {model.config} (changed since); '
+                                f'delete {work_dir} to train it again, or give another '
+                                'work dir')
         if Path(info['checkpoint']).is_file():
             return dict(info, reused=True)
     if ((work_dir / 'last_checkpoint').is_file() and stamp.is_file()
             and stamp.read_text().strip() != digest):
-        raise DemoError(f'{work_dir} holds an interrupted training of another config than '
-                        f'{model.config}; delete {work_dir} to start it afresh')
+        raise TrainingError(f'training {model.name} refused: {work_dir} holds an '
+                            f'interrupted training of another config than {model.config}; '
+                            f'delete {work_dir} to start it afresh')
     atomic_write_bytes(stamp, (digest + '\n').encode())
     resume = 'auto' if (work_dir / 'last_checkpoint').is_file() else None
     start = time.perf_counter()
@@ -97,7 +101,7 @@ def train_demo_model(model: DemoModel, work_dir: str | Path,
     train_s = time.perf_counter() - start
     checkpoint = work_dir / _final_checkpoint(cfg)
     if not checkpoint.is_file():
-        raise DemoError(f'training {model.name} ended without {checkpoint}')
+        raise TrainingError(f'training {model.name} ended without {checkpoint}')
     info = dict(name=model.name, config=model.config, checkpoint=str(checkpoint),
                 train_s=round(train_s, 1), resumed=resume is not None,
                 backbone_weights=backbone_weights, config_sha256=digest)
@@ -105,17 +109,17 @@ def train_demo_model(model: DemoModel, work_dir: str | Path,
     return dict(info, reused=False)
 
 
-def _torchrun(model: DemoModel, work_dir: Path, gpus: int, resume: bool,
+def _torchrun(model: TrainJob, work_dir: Path, gpus: int, resume: bool,
               backbone_weights: str | None) -> None:
     """``tools/train.py`` of the checkout under ``torchrun --nproc_per_node gpus``."""
     import subprocess
     import sys
     script = Path(__file__).resolve().parents[2] / 'tools' / 'train.py'
     if not script.is_file():
-        raise DemoError(f"--gpus needs the checkout's tools/train.py ({script} is absent)")
+        raise TrainingError(f"--gpus needs the checkout's tools/train.py ({script} is absent)")
     argv = [sys.executable, '-m', 'torch.distributed.run', f'--nproc_per_node={gpus}',
             str(script), model.config, '--launcher', 'pytorch', '--work-dir', str(work_dir),
-            # no validation, as in one process (train_demo_model says why)
+            # no validation, as in one process (train_model says why)
             '--cfg-options', f'train_cfg.val_interval={NO_VALIDATION}',
             f'train_cfg.val_begin={NO_VALIDATION}']
     if resume:
@@ -125,31 +129,31 @@ def _torchrun(model: DemoModel, work_dir: Path, gpus: int, resume: bool,
     subprocess.run(argv, check=True)
 
 
-def _train_in_worker(model: DemoModel, work_dir: str, threads: int,
+def _train_in_worker(model: TrainJob, work_dir: str, threads: int,
                      backbone_weights: str | None) -> dict:
-    """:func:`train_demo_model` in a pool process: ``threads`` intra-op threads, its
-    console output appended to ``<work_dir>/demo_train.log``."""
+    """:func:`train_model` in a pool process: ``threads`` intra-op threads, its
+    console output appended to ``<work_dir>/training.log``."""
     import torch
     torch.set_num_threads(threads)
     Path(work_dir).mkdir(parents=True, exist_ok=True)
-    with open(Path(work_dir) / 'demo_train.log', 'a') as log:
+    with open(Path(work_dir) / LOG_FILE, 'a') as log:
         os.dup2(log.fileno(), 1)
         os.dup2(log.fileno(), 2)
     import trtvit_dense  # noqa: F401  (registers TRT-ViT and the safe checkpoint loading)
-    return train_demo_model(model, work_dir, backbone_weights)
+    return train_model(model, work_dir, backbone_weights)
 
 
-def train_demo_models(models: Sequence[DemoModel], work_dir: str | Path, jobs: int = 1,
+def train_models(models: Sequence[TrainJob], work_dir: str | Path, jobs: int = 1,
                       on_step: Callable[[str], None] = print,
                       pretrained: dict | None = None) -> list[dict]:
-    """Train every model into ``<work_dir>/<name>`` (see :func:`train_demo_model`);
-    ``pretrained`` maps the classifier names of ``DemoModel.pretrained`` to their
+    """Train every model into ``<work_dir>/<name>`` (see :func:`train_model`);
+    ``pretrained`` maps the classifier names of ``TrainJob.pretrained`` to their
     checkpoints.
 
     ``jobs`` > 1 trains that many models at once in separate processes, each with
     ``cpu_count // jobs`` threads: small-image training does not keep two cores busy
     from one process, so on 2 cores two single-threaded trainings finish sooner than
-    the same two run one after the other. Their logs go to ``demo_train.log`` there, and
+    the same two run one after the other. Their logs go to ``training.log`` there, and
     every :data:`PROGRESS_EVERY_S` seconds ``on_step`` gets one line per running training
     (epoch, iteration, loss, ETA; :mod:`trtvit_dense.engine.progress`)."""
     work_dir = Path(work_dir)
@@ -159,8 +163,13 @@ def train_demo_models(models: Sequence[DemoModel], work_dir: str | Path, jobs: i
     if jobs <= 1:
         for i, model in enumerate(models):
             on_step(f'      training {model.name} ({i + 1}/{len(models)}): {model.config}')
-            results[model.name] = train_demo_model(model, work_dir / model.name,
-                                                   weights[model.name])
+            try:
+                results[model.name] = train_model(model, work_dir / model.name,
+                                                  weights[model.name])
+            except TrainingError:
+                raise
+            except Exception as e:
+                raise _failed(model, work_dir / model.name, e) from e
             on_step(f'      {_trained_line(results[model.name])}')
         return [results[m.name] for m in models]
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -171,7 +180,7 @@ def train_demo_models(models: Sequence[DemoModel], work_dir: str | Path, jobs: i
         futures = {pool.submit(_train_in_worker, m, str(work_dir / m.name), threads,
                                weights[m.name]): m for m in models}
         on_step(f'      training {len(models)} models, {jobs} at a time with {threads} '
-                f'thread(s) each; logs: {work_dir}/<model>/demo_train.log')
+                f'thread(s) each; logs: {work_dir}/<model>/{LOG_FILE}')
         pending, shown = set(futures), {}
         while pending:
             done, pending = wait(pending, timeout=PROGRESS_EVERY_S, return_when=FIRST_COMPLETED)
@@ -179,9 +188,10 @@ def train_demo_models(models: Sequence[DemoModel], work_dir: str | Path, jobs: i
                 model = futures[future]
                 try:
                     results[model.name] = future.result()
+                except TrainingError:
+                    raise
                 except Exception as e:
-                    raise DemoError(f'training {model.name} ({model.config}) failed: {e}; '
-                                    f'see {work_dir / model.name / "demo_train.log"}') from e
+                    raise _failed(model, work_dir / model.name, e) from e
                 on_step(f'      {_trained_line(results[model.name])}')
             for future in pending:  # one line per running training, when it moved
                 model = futures[future]
@@ -190,6 +200,39 @@ def train_demo_models(models: Sequence[DemoModel], work_dir: str | Path, jobs: i
                     shown[model.name] = record
                     on_step(f'      {progress_line(model.name, record)}')
     return [results[m.name] for m in models]
+
+
+def _logs(work_dir: Path) -> list[Path]:
+    """The logs of a training, newest last: the worker's console, mmengine's."""
+    found = sorted(work_dir.glob('*/*.log'), key=lambda p: p.stat().st_mtime)
+    return ([work_dir / LOG_FILE] if (work_dir / LOG_FILE).is_file() else []) + found
+
+
+def last_log_line(path: str | Path, limit: int = 200) -> str:
+    """The last meaningful line of a log: the exception line of a traceback, else the
+    last line that is not blank, a progress bar or a warning (at most ``limit``
+    characters); '' when there is none."""
+    try:
+        lines = Path(path).read_text(errors='replace').splitlines()
+    except OSError:
+        return ''
+    for line in reversed(lines):
+        text = line.strip()
+        if not text or text.startswith(('warnings.warn', '^', '~')) or 'Warning:' in text:
+            continue
+        return text[:limit]
+    return ''
+
+
+def _failed(model: TrainJob, work_dir: Path, error: Exception) -> TrainingError:
+    """One line: the model, the error, the log and its last meaningful line."""
+    cause = f'{type(error).__name__}: {error}'.strip().splitlines()
+    cause = cause[-1] if cause else type(error).__name__
+    logs = _logs(work_dir)
+    where = f'; see {logs[0]}' if logs else f'; see {work_dir}'
+    tail = last_log_line(logs[0]) if logs else ''
+    said = f' (the log ends: {tail})' if tail and tail not in cause else ''
+    return TrainingError(f'training {model.name} failed: {cause[:300]}{said}{where}')
 
 
 def _trained_line(info: dict) -> str:

@@ -98,7 +98,7 @@ def calibration_image_paths(cfg: Config, source: str | Path, num: int) -> list[s
     sorted) or a split name of ``cfg`` (its dataset's images, in dataset order). An
     existing folder wins over a split of the same name."""
     from .quantize.int8 import spread
-    from .verify import IMAGE_EXTS, folder_images
+    from ..datasets.images import IMAGE_EXTS, folder_images
     if not isinstance(num, int) or isinstance(num, bool) or num < 1:
         raise DeployError(f'--calib-num must be an integer >= 1, got {num!r}')
     path = Path(source)

@@ -36,16 +36,14 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from ..datasets.images import IMAGE_EXTS, folder_images
 from ..tasks import get_task
 from ..utils.markdown import markdown_table
 from .backends import Backend
 from .config import format_shape
 
-__all__ = ['Tolerances', 'VerifyRow', 'make_inputs', 'normalization', 'folder_images', 'load_images', 'verify_backend',
+__all__ = ['Tolerances', 'VerifyRow', 'make_inputs', 'normalization', 'load_images', 'verify_backend',
            'format_table']
-
-IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp')
-
 
 @dataclass(frozen=True)
 class Tolerances:
@@ -73,12 +71,6 @@ class VerifyRow:
         d = asdict(self)
         d['shape'] = format_shape(self.shape)
         return d
-
-
-def folder_images(folder: str | Path) -> list[Path]:
-    """The image files (:data:`IMAGE_EXTS`) directly in ``folder``, sorted."""
-    return sorted(f for f in Path(folder).iterdir()
-                  if f.is_file() and f.suffix.lower() in IMAGE_EXTS)
 
 
 def normalization(cfg) -> tuple[Sequence[float], Sequence[float], bool]:
