@@ -238,10 +238,12 @@ def broken_coco(toy_data: Path, tmp_path: Path, case: str) -> Path:
      r'\((train|test)_dataloader\.dataset\) has an empty annotation list: nothing to train '
      r'on or score against'),
     ('annotation of a missing image', r"annotation 1 in '.*instances_(train|val)\.json' "
-     r'refers to image_id 999999, which is not listed in its images; add the image or '
-     'remove the annotation'),
-    ('corrupt image', r"image of '.*instances_(train|val)\.json' '.*\.jpg' cannot be "
-     r'decoded \(.*\); remove it from the dataset or replace the file'),
+     r'\((train|test)_dataloader\.dataset\) refers to image_id 999999, which it does not '
+     r'list; add the image or remove the annotation \[annotation-unknown-image\]'),
+    ('corrupt image', r"'.*instances_(train|val)\.json' \((train|test)_dataloader\.dataset\): "
+     r'1 images that are empty, truncated or cannot be decoded \(e\.g\. .*\.jpg\): as they '
+     r'are, this crashes .*; fix the file, or let tools/compare\.py --check-only write a '
+     r'repaired copy'),
 ])
 def test_bad_dataset(tool, case, match, files, tmp_path, toy_data):
     data = broken_coco(toy_data, tmp_path, case)

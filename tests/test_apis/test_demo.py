@@ -151,9 +151,31 @@ def test_train_model_resumes_an_interrupted_run(tiny_demo, tmp_path):
 def test_a_failing_training_worker_is_named_with_its_log(tmp_path):
     """(Two workers that succeed: test_demo_end_to_end_then_reuse.)"""
     broken = TrainJob('broken', str(tmp_path / 'missing.py'))
-    with pytest.raises(TrainingError, match=r'training broken \(.*missing.py\) failed: .*'
-                       r'see .*broken/training.log'):
+    with pytest.raises(TrainingError, match=r'^training broken failed: ConfigError: .*'
+                       r'missing\.py.*; see .*broken/training\.log$') as raised:
         train_models([broken], tmp_path / 'train', jobs=2, on_step=lambda line: None)
+    assert '\n' not in str(raised.value)
+
+
+def test_a_training_that_fails_in_process_is_one_line_with_the_log_tail(tmp_path, monkeypatch):
+    """One job: the error names the model, the exception and the last line of the log."""
+    from trtvit_dense.apis import training
+    work = tmp_path / 'train' / 'flaky'
+    (work / '20261204_000000').mkdir(parents=True)
+    (work / '20261204_000000' / '20261204_000000.log').write_text(
+        'Epoch(train) [1][1/2] loss: 1.0\nTraceback (most recent call last):\n'
+        '  File "x.py", line 1\nKeyError: \'bbox\'\n\n')
+
+    def crash(model, work_dir, weights=None, gpus=1):
+        raise KeyError('bbox')
+    monkeypatch.setattr(training, 'train_model', crash)
+    with pytest.raises(TrainingError) as raised:
+        train_models([TrainJob('flaky', 'c.py')], tmp_path / 'train', jobs=1,
+                     on_step=lambda line: None)
+    assert str(raised.value) == (f"training flaky failed: KeyError: 'bbox'; see "
+                                 f"{work / '20261204_000000' / '20261204_000000.log'}")
+    assert training.last_log_line(work / '20261204_000000' / '20261204_000000.log') == \
+        "KeyError: 'bbox'"
 
 
 def test_demo_tool_prints_the_report_and_fails_on_missed_targets(tmp_path, monkeypatch,

@@ -45,8 +45,8 @@ def test_coco_split_notes_and_written_files(tmp_path):
         'file name)',
         'train: 1 crowd annotations: ignored in training and crowd regions in the COCO '
         'evaluation (e.g. 99)',
-        'instances.json: category ids 1..7 are not contiguous (3 categories): mmdet maps them '
-        'to labels 0..2 in id order',
+        'instances.json: category ids that are not contiguous (1..7, 3 categories): mmdet '
+        'maps them to labels 0..2 in id order',
         'instances.json: 1 categories without any instance: left out of the classes (a head '
         'class that cannot be learnt) (e.g. unused)']
     assert data.findings == {'crowd': 1, 'category-ids-sparse': 1, 'category-unused': 1}
@@ -141,7 +141,7 @@ def test_coco128_as_a_user_dataset(shared_data, tmp_path):
     assert len(data.classes) == 71
     assert data.splits['train']['crowd'] + data.splits['val']['crowd'] == 10
     assert data.splits['train']['empty_images'] + data.splits['val']['empty_images'] == 2
-    assert any('category ids 1..90 are not contiguous' in n for n in data.notes)
+    assert any('category ids that are not contiguous (1..90' in n for n in data.notes)
     assert any('9 categories without any instance: left out' in n for n in data.notes)
     # the real export is clean: nothing repaired or dropped, only what is said of COCO
     assert set(data.findings) == {'crowd', 'image-empty', 'category-ids-sparse',

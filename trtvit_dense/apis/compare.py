@@ -276,7 +276,7 @@ def write_model_config(data: UserDataset, family: str, backbone: str, recipe: st
             subset = dict(indices=train_subset) if split == 'train' and train_subset else {}
             return (f"dict(dataset=dict(data_root='', ann_file={info['ann_file']!r}, "
                     f"data_prefix=dict(img={info['img_dir'].rstrip('/') + '/'!r}), "
-                    f"metainfo=dict(classes=classes), pipeline="
+                    f"metainfo=dict(_delete_=True, classes=classes), pipeline="
                     f"{'train' if split == 'train' else 'test'}_pipeline"
                     + ''.join(f', {k}={v!r}' for k, v in subset.items()) + '))')
         lines += [f'train_dataloader = {dataset("train")}', f'val_dataloader = {dataset("val")}',
@@ -297,7 +297,7 @@ def write_model_config(data: UserDataset, family: str, backbone: str, recipe: st
                     f"{info['img_dir']!r}, seg_map_path={info['label_dir']!r}), "
                     f"img_suffix={info['img_suffix']!r}, seg_map_suffix='.png', "
                     f"reduce_zero_label={bool(info['reduce_zero_label'])}, "
-                    f"metainfo=dict(classes=classes), pipeline={pipe}{subset}))")
+                    f"metainfo=dict(_delete_=True, classes=classes), pipeline={pipe}{subset}))")
         lines += [f'train_dataloader = {dataset("train")}', f'val_dataloader = {dataset("val")}',
                   'test_dataloader = val_dataloader', '']
     else:  # classification: mmpretrain's CustomDataset (class folders or meta lists)

@@ -132,8 +132,8 @@ def read_coco_dataset(ann_file: str | Path, img_dir: str | Path, out_dir: str | 
     info = Findings(ann_file.name)
     ids = sorted(names)
     if ids != list(range(ids[0], ids[0] + len(ids))):
-        info.add('category-ids-sparse', None, f'category ids {ids[0]}..{ids[-1]} are not '
-                 f'contiguous ({len(ids)} categories): mmdet maps them to labels '
+        info.add('category-ids-sparse', None, f'category ids that are not contiguous '
+                 f'({ids[0]}..{ids[-1]}, {len(ids)} categories): mmdet maps them to labels '
                  f'0..{len(ids) - 1} in id order')
     used = {a['category_id'] for d in data.values() for a in d['annotations']
             if not a['iscrowd']}
