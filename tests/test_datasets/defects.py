@@ -257,6 +257,27 @@ def _rle_bad_counts(e: Export):
     ann['iscrowd'] = 0
 
 
+def _compressed(e: Export, k: int):
+    """The ``k``-th object's polygons as a compressed RLE string (as tools that export
+    masks as RLE write them, crowd or not)."""
+    from pycocotools import mask as mask_utils
+    ann = e.annotation(k)
+    image = e.image_of(ann)
+    h, w = image['height'], image['width']
+    rle = mask_utils.merge(mask_utils.frPyObjects(ann['segmentation'], h, w))
+    ann['segmentation'] = dict(size=[h, w], counts=rle['counts'].decode())
+    return ann
+
+
+def _rle_compressed_wrong_size(e: Export):
+    _compressed(e, 29)['segmentation']['size'][0] += 7
+
+
+def _rle_compressed_truncated(e: Export):
+    seg = _compressed(e, 30)['segmentation']
+    seg['counts'] = seg['counts'][: len(seg['counts']) // 2]
+
+
 def _seg(name):
     """A label-map export's defect (below)."""
     return getattr(_SegDefects, name)
@@ -365,6 +386,10 @@ DEFECTS = [
       _set(_nth(6), segmentation=5)),
     D('rle-wrong-size', 'coco', 'rle-size-mismatch', 'repaired', _rle_wrong_size),
     D('rle-bad-counts', 'coco', 'rle-invalid', 'repaired', _rle_bad_counts),
+    D('rle-compressed', 'coco', '', 'clean', lambda e: _compressed(e, 28)),
+    D('rle-compressed-wrong-size', 'coco', 'rle-size-mismatch', 'repaired',
+      _rle_compressed_wrong_size),
+    D('rle-compressed-truncated', 'coco', 'rle-invalid', 'repaired', _rle_compressed_truncated),
     D('box-only-objects', 'coco', 'mask-missing', 'dropped', _box_only_objects),
     # -- COCO: boxes, areas, flags -----------------------------------------------------
     D('bbox-strings', 'coco', 'number-as-string', 'repaired',

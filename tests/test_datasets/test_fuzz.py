@@ -11,6 +11,7 @@ the smoke tests, one iteration each.
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from defects import (BY_NAME, COMBINED_COCO, COMBINED_SEG, DEFECTS, apply, coco_export,
@@ -62,6 +63,20 @@ def test_the_generator_covers_enough_defects():
 
 def repairs(findings: dict) -> dict:
     return {c: n for c, n in findings.items() if RULES[c].action in ('repaired', 'dropped')}
+
+
+def test_compressed_rle_runs_are_read_as_pycocotools_writes_them():
+    from pycocotools import mask as mask_utils
+
+    from trtvit_dense.datasets.coco import rle_string_runs
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        h, w = (int(v) for v in rng.integers(1, 80, 2))
+        mask = np.asfortranarray((rng.random((h, w)) < rng.random()).astype(np.uint8))
+        runs = rle_string_runs(mask_utils.encode(mask)['counts'].decode())
+        assert sum(runs) == h * w and min(runs) >= 0 and sum(runs[1::2]) == mask.sum()
+    assert rle_string_runs('garbage!!') is None  # 'g' etc. are outside the 64 symbols
+    assert rle_string_runs('') == []
 
 
 def assert_verdict(defect, data, error, base=None):

@@ -92,6 +92,32 @@ def coco_mask_area(mask, height: int, width: int) -> float:
     return float(mask_utils.area(_rle(mask, height, width)))
 
 
+def rle_string_runs(text: str) -> list[int] | None:
+    """The run lengths of a compressed COCO RLE string (pycocotools' ``rleFrString``:
+    6-bit groups from character 48 on, 5 value bits and a continuation bit, runs after the
+    second stored as differences), or None when it is not one. pycocotools decodes any
+    string without a check: a truncated or foreign one gives a mask of garbage."""
+    runs: list[int] = []
+    p = 0
+    while p < len(text):
+        value, k, more = 0, 0, True
+        while more:
+            if p >= len(text):
+                return None
+            c = ord(text[p]) - 48
+            if not 0 <= c < 64:
+                return None
+            value |= (c & 0x1f) << (5 * k)
+            more = bool(c & 0x20)
+            p, k = p + 1, k + 1
+            if not more and c & 0x10:
+                value |= -1 << (5 * k)
+        if len(runs) > 2:
+            value += runs[-2]
+        runs.append(value)
+    return runs
+
+
 def _clean_mask(seg, height: int, width: int, found: Findings, ref):
     """The segmentation with unusable polygons removed, or None (no usable mask)."""
     if seg is None or seg == [] or seg == {}:
@@ -111,13 +137,9 @@ def _clean_mask(seg, height: int, width: int, found: Findings, ref):
                 found.add('rle-invalid', ref)
                 return None
             return dict(size=[height, width], counts=runs)
-        if isinstance(counts, str) and counts:
-            from pycocotools import mask as mask_utils
-            try:
-                decoded = mask_utils.decode(dict(size=[height, width], counts=counts.encode()))
-            except Exception:  # pycocotools raises its own types for bad strings
-                decoded = None
-            if decoded is None or decoded.shape[:2] != (height, width):
+        if isinstance(counts, str):
+            runs = rle_string_runs(counts)
+            if runs is None or any(r < 0 for r in runs) or sum(runs) != height * width:
                 found.add('rle-invalid', ref)
                 return None
             return dict(size=[height, width], counts=counts)
