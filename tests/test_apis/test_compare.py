@@ -1,6 +1,8 @@
 """The compare command: configs written for a user's data (classes, heads, data files,
 scale, schedule, deploy profile) that reload with the normal tools, and bad requests.
 Whole runs of the command: test_compare_runs.py."""
+import os
+import re
 from pathlib import Path
 
 import mmcv
@@ -151,3 +153,66 @@ def test_classification_configs_for_an_imagenet_folder(toy_data, tmp_path, recip
     dcfg = load_deploy_config(str(deploy))
     crop = 224 if recipe == 'full' else 112
     assert dcfg.opt_shape == (8, 3, crop, crop) and dcfg.task == 'classification'
+
+
+def test_check_only_prints_the_plan_and_trains_nothing(toy_data, tmp_path, capsys):
+    """--check-only: the data check, the configs, the plan with the time it expects from
+    one measured step per model, and nothing trained or deployed."""
+    coco_dir = toy_data / 'toy_coco'
+    work = tmp_path / 'w'
+    run_compare_tool('--ann-file', coco_dir / 'annotations/instances_train.json',
+                     '--images', coco_dir / 'train', '--val-ann-file',
+                     coco_dir / 'annotations/instances_val.json', '--val-images',
+                     coco_dir / 'val', '--recipe', 'toy', '--models', 'retinanet',
+                     '--backbones', 'trtvit-a', '--work-dir', work, '--check-only',
+                     '--no-progress')
+    out = capsys.readouterr().out
+    assert '| retinanet_trtvit-a |' in out and 'toy/retinanet_trtvit-a_fpn_toy.py' in out
+    assert '| scratch | 5 epochs | 160x160 |' in out  # the toy recipe's
+    assert 'profile min 1x3x' in out and 'verified at 6 shapes' in out
+    # one model: one job with every core's thread
+    assert f'| retinanet_trtvit-a | {os.cpu_count()} |' in out
+    expected = re.search(r'Expected: training ([\d.]+) min \(1 at a time\), evaluation '
+                         r'([\d.]+) min, about ([\d.]+) min in all', out)
+    assert expected and float(expected.group(3)) > 0, out
+    assert (work / 'plan.md').read_text() in out
+    assert sorted(p.name for p in work.iterdir()) == ['configs', 'data', 'plan.md']
+    assert sorted(p.name for p in (work / 'configs').iterdir()) == [
+        'deploy_detection.py', 'retinanet_trtvit-a.py']
+
+
+def test_every_step_fails_in_one_line(toy_data, tmp_path, monkeypatch, capsys):
+    """A training that fails and a step that breaks unexpectedly are each one error line
+    naming it; --debug shows the traceback instead."""
+    from trtvit_dense.apis import compare as api
+    from trtvit_dense.apis import training
+    coco_dir = toy_data / 'toy_coco'
+    args = ['--ann-file', coco_dir / 'annotations/instances_train.json', '--images',
+            coco_dir / 'train', '--val-ann-file', coco_dir / 'annotations/instances_val.json',
+            '--val-images', coco_dir / 'val', '--recipe', 'toy', '--models', 'retinanet',
+            '--backbones', 'trtvit-a', '--work-dir', tmp_path / 'w', '--no-progress']
+
+    def failing_training(jobs, work_dir, *rest, **kw):
+        raise training.TrainingError(f'training {jobs[0].name} failed: KeyError: \'bbox\'; '
+                                     f'see {work_dir}/{jobs[0].name}/training.log')
+    monkeypatch.setattr(training, 'train_models', failing_training)
+    with pytest.raises(SystemExit) as stop:
+        run_compare_tool(*args)
+    assert stop.value.code == ("error: training retinanet_trtvit-a failed: KeyError: 'bbox'; "
+                               f"see {tmp_path / 'w' / 'train'}/retinanet_trtvit-a/training.log")
+
+    def broken_benchmark(*a, **kw):
+        raise IndexError('list index out of range\nsecond line')
+    monkeypatch.setattr(training, 'train_models', lambda jobs, *a, **kw: [
+        dict(name=j.name, config=j.config, checkpoint='x.pth', train_s=1.0) for j in jobs])
+    import trtvit_dense.benchmark as bench
+    monkeypatch.setattr(bench, 'run_benchmark', broken_benchmark)
+    with pytest.raises(SystemExit) as stop:
+        run_compare_tool(*args)
+    assert stop.value.code == (
+        'error: the benchmark (deploy, verify, evaluate, time) failed: IndexError: second '
+        f"line; the work so far is in {tmp_path / 'w'} (re-run to continue, --debug for the "
+        'traceback)')
+    with pytest.raises(api.CompareStepError) as raised:
+        run_compare_tool(*args, '--debug')
+    assert isinstance(raised.value.__cause__, IndexError)

@@ -584,6 +584,7 @@ def run_compare(datasets: Sequence[tuple[DataSpec, Sequence[str] | None]], work_
             on_step(f'      {spec.task}: {len(data.classes)} classes; configs '
                     + ', '.join(Path(m.config).name for m in found) + f', {deploy.name}')
     step_s['data'] = time.perf_counter() - start
+    jobs = max(1, min(jobs, len(models)))  # a second job slot for one model only halves its threads
     if check_only:
         guess = None
         if estimate:
