@@ -44,8 +44,9 @@ def main(argv=None):
     warnings.filterwarnings('ignore', message='pkg_resources is deprecated')
     import trtvit_dense  # noqa: F401  (registers TRT-ViT, safe checkpoint loading)
     from trtvit_dense.apis.cli import user_errors
-    from trtvit_dense.apis.compare import DataError
+    from trtvit_dense.apis.compare import CompareStepError
     from trtvit_dense.apis.demo import TrainingError, demo_benchmark_options, run_demo
+    from trtvit_dense.datasets import DataError
     logging.basicConfig(level=logging.INFO, format='%(message)s')
     logging.getLogger('mmengine').setLevel(logging.WARNING)
     start = time.perf_counter()
@@ -55,7 +56,7 @@ def main(argv=None):
         result = run_demo(args.work_dir, 'data',
                           options=demo_benchmark_options(progress=not args.no_progress),
                           jobs=args.jobs, pretrain=args.pretrain)
-    except (TrainingError, DataError, *user_errors()) as e:
+    except (TrainingError, DataError, CompareStepError, *user_errors()) as e:
         sys.exit(f'error: {e}')
     wall = time.perf_counter() - start
     print(result.reports['md'].read_text())

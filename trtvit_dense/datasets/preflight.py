@@ -15,6 +15,7 @@ import os.path as osp
 from typing import List, Optional
 
 from mmengine.config import ConfigDict
+from PIL import Image
 
 from ..config import dataset_leaves
 from .coco import clean_coco, read_coco_json
@@ -28,13 +29,20 @@ logger = logging.getLogger(__name__)
 # mmpretrain's datasets in the ImageNet / class-folder layouts
 CLASSIFICATION_DATASETS = ('ImageNet', 'CustomDataset', 'ImageNet21k')
 REFUSED_AS_IS = ('crash', 'wrong')  # what a file used as it is must not hold
+# what mmdet's training pipeline skips itself (LoadAnnotations drops polygons of fewer
+# than 3 points or odd length, parse_data_info boxes under 1 px or outside the image):
+# in a training set (COCO's train2017 has a few) a warning; where COCOeval reads the
+# file, the rule's verdict
+SKIPPED_IN_TRAINING = ('polygon-too-few-points', 'polygon-odd-length', 'bbox-degenerate',
+                       'bbox-outside', 'bbox-clipped')
 
 
 def _join(root: Optional[str], path: str) -> str:
     return path if root is None or osp.isabs(path) else osp.join(root, path)
 
 
-def _check_image(path: str, what: str) -> None:
+def _check_image(path: str, what: str):
+    """The probe of an image that decodes (else the one-line refusal)."""
     probe = probe_image(path)
     if probe.error == 'missing':
         raise DataError(f'{what} {path!r} does not exist')
@@ -42,6 +50,7 @@ def _check_image(path: str, what: str) -> None:
         raise DataError(f'{what} {path!r} cannot be decoded ({probe.error}'
                         + (f': {probe.detail}' if probe.detail else '')
                         + '); remove it from the dataset or replace the file')
+    return probe
 
 
 def load_coco_json(path: str, key: str) -> dict:
@@ -52,25 +61,27 @@ def load_coco_json(path: str, key: str) -> dict:
     return read_coco_json(path, name=f'annotation file {path!r} ({key})')
 
 
-def _verdict(found: Findings) -> None:
+def _verdict(found: Findings, training: bool) -> None:
     """Refuse what the tools would crash on or get wrong; warn about the rest."""
     for code, refs in found.hits.items():
         rule = RULES[code]
         if rule.action in ('noted', 'refused'):
             continue
+        as_is = 'skipped' if training and code in SKIPPED_IN_TRAINING else rule.as_is
         refs = [r for r in refs if r is not None]
         shown = ', '.join(map(str, refs[:3])) + (' ...' if len(refs) > 3 else '')
         what = f'{found.where}: {len(refs)} {rule.defect}' + (f' (e.g. {shown})' if refs else '')
-        if rule.as_is in REFUSED_AS_IS:
-            raise rule.error(f'{what}: as they are, this {AS_IS[rule.as_is]}',
+        if as_is in REFUSED_AS_IS:
+            raise rule.error(f'{what}: as they are, this {AS_IS[as_is]}',
                              'fix the file, or let tools/compare.py --check-only write a '
                              'repaired copy (it says what it changed)')
-        logger.warning('%s: %s, %s [%s]', what, AS_IS[rule.as_is], rule.outcome, code)
+        logger.warning('%s: this %s [%s]', what, AS_IS[as_is], code)
 
 
 def check_coco_file(ann_path: str, img_dir: str, key: str, scored: bool = True,
-                    classes=None, masks: bool | None = None) -> dict:
-    """Check one COCO dataset of a config as it is; returns the parsed file."""
+                    classes=None, masks: bool | None = None, training: bool = False) -> dict:
+    """Check one COCO dataset of a config as it is (``training``: the training set,
+    which COCOeval never reads); returns the parsed file."""
     data = load_coco_json(ann_path, f'{key}.ann_file')
     if not data['images']:
         raise DataError(f'annotation file {ann_path!r} ({key}) lists no images')
@@ -87,7 +98,7 @@ def check_coco_file(ann_path: str, img_dir: str, key: str, scored: bool = True,
     found = Findings(f'{ann_path!r} ({key})')
     # the check's verdict on the file as it is (its repaired copy is not used here)
     clean_coco(data, img_dir, found, masks)
-    _verdict(found)
+    _verdict(found, training)
     names = {c['id']: c['name'] for c in data['categories']}
     if classes is not None:
         unknown = [c for c in classes if c not in names.values()]
@@ -136,9 +147,19 @@ def _check_seg(ds: ConfigDict, key: str) -> None:
     if not images:
         raise DataError(f'no {img_suffix} images in {img_dir!r} ({key})')
     for rel in images:
-        _check_image(osp.join(img_dir, rel), 'image')
+        image = _check_image(osp.join(img_dir, rel), 'image')
         seg = osp.join(seg_dir, rel[:-len(img_suffix)] + seg_suffix)
         _check_image(seg, f'label map of image {rel!r}')
+        with Image.open(seg) as label:  # mmseg reads label maps with Pillow, unchanged
+            bands, size = len(label.getbands()), label.size
+        if label.mode != 'P' and bands != 1:
+            raise RULES['label-not-single-channel'].error(
+                f'label map {seg!r} ({key}) has {bands} channels')
+        if size != (image.width, image.height):
+            turned = ' (turned by its EXIF orientation)' if image.rotated else ''
+            raise RULES['label-size-mismatch'].error(
+                f'label map {seg!r} ({key}) is {size[0]}x{size[1]} but its image {rel!r} is '
+                f'{image.width}x{image.height}{turned}')
 
 
 def _classification_layout(ds: ConfigDict) -> tuple:
@@ -216,7 +237,8 @@ def check_dataset(ds: ConfigDict, key: str, scored: bool = True,
                             for step in leaf.get('pipeline') or ()) or None
             check_coco_file(_join(root, leaf.ann_file),
                             _join(root, (leaf.get('data_prefix') or {}).get('img', '')),
-                            key, scored, (leaf.get('metainfo') or {}).get('classes'), masks)
+                            key, scored, (leaf.get('metainfo') or {}).get('classes'), masks,
+                            training=key.startswith('train_'))
         elif isinstance(prefix, dict) and 'seg_map_path' in prefix:
             _check_seg(leaf, key)
         elif leaf.get('type') in CLASSIFICATION_DATASETS:

@@ -266,7 +266,7 @@ def read_segmentation_dataset(root: str | Path, out_dir: str | Path, val_fractio
     total = sum(len(v) for v in pairs.values())
     # decode everything first: broken pairs are dropped before the split
     first, ignored = (1, 0) if ade else (0, ignore_index)
-    checked, sizes = {}, {}
+    pixels, sizes = {}, {}  # label map -> pixels per class; image -> (h, w)
     for split, items in pairs.items():
         probes = probe_images(i for i, _ in items)
         good = []
@@ -294,7 +294,8 @@ def read_segmentation_dataset(root: str | Path, out_dir: str | Path, val_fractio
                              f'({first}..{first + len(classes) - 1}, {ignored} = ignored)')
             good.append((image, label))
             sizes[image] = (probe.height, probe.width)
-            checked[label] = lab
+            valid = lab[lab != ignored].astype(np.int64) - first  # the class of each pixel
+            pixels[label] = np.bincount(valid.ravel(), minlength=len(classes))[:len(classes)]
         pairs[split] = good
     found.check_drops({'images': total})
     notes = []
@@ -312,12 +313,9 @@ def read_segmentation_dataset(root: str | Path, out_dir: str | Path, val_fractio
         raise RULES['val-too-small'].error(f'the validation split has {len(pairs["val"])} '
                                            f'images, fewer than {MIN_VAL_IMAGES}: too few to '
                                            'evaluate')
-    pixels = np.zeros(len(classes), np.int64)
-    for _, label in pairs['train']:
-        lab = checked[label]
-        valid = lab[lab != ignored].astype(np.int64) - first
-        pixels += np.bincount(valid.ravel(), minlength=len(classes))[:len(classes)]
-    for c, n in zip(classes, pixels):
+    trained = sum((pixels[label] for _, label in pairs['train']),
+                  np.zeros(len(classes), np.int64))
+    for c, n in zip(classes, trained):
         if n == 0:
             found.add('class-no-pixel', c)
     notes += found.notes()
