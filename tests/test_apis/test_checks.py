@@ -1,10 +1,12 @@
 """Bad input is reported before any training step, naming the file or key and the fix."""
 import json
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from trtvit_dense.apis import ConfigError, check_config, load_config
@@ -128,6 +130,48 @@ def test_missing_label_map(toy_copy):
     cfg = load_config(str(ROOT / SEG), seg_options(toy_copy))
     with pytest.raises(ConfigError, match=rf"label map of image .* '{victim}' does not exist"):
         check_config(cfg)
+
+
+@pytest.mark.parametrize('case, match', [
+    ('rgb', r"label map '.*' \(val_dataloader\.dataset\) has 3 channels; write class indices "
+            r'as an 8-bit .* \[label-not-single-channel\]'),
+    ('size', r"label map '.*' \(val_dataloader\.dataset\) is \d+x\d+ but its image '.*' is "
+             r'\d+x\d+; give them the same size \[label-size-mismatch\]'),
+])
+def test_label_maps_that_mmseg_would_misread(toy_copy, case, match):
+    import cv2
+    labels = toy_copy / 'toy_ade/ADEChallengeData2016/annotations/validation'
+    victim = sorted(labels.iterdir())[2]
+    lab = cv2.imread(str(victim), cv2.IMREAD_UNCHANGED)
+    cv2.imwrite(str(victim), np.stack([lab] * 3, -1) if case == 'rgb' else lab[:, :-5])
+    cfg = load_config(str(ROOT / SEG), seg_options(toy_copy))
+    with pytest.raises(ConfigError, match=match):
+        check_config(cfg)
+
+
+def _two_point_polygon_first(path: Path) -> None:
+    data = json.loads(path.read_text())
+    ann = data['annotations'][0]
+    ann['segmentation'] = [[3.0, 3.0, 9.0, 9.0]] + ann['segmentation']
+    path.write_text(json.dumps(data))
+
+
+def test_what_mmdet_training_skips_is_a_warning_in_training_and_refused_where_scored(
+        toy_copy, caplog):
+    """A 2-point polygon: mmdet's training drops it (a warning for the training set);
+    pycocotools' evaluation crashes on it (refused in the validation set)."""
+    _two_point_polygon_first(toy_copy / 'toy_coco/annotations/instances_train.json')
+    cfg = load_config(str(ROOT / DET), det_options(toy_copy))
+    with caplog.at_level('WARNING', logger='trtvit_dense.datasets.preflight'):
+        check_config(cfg, ('train', ))
+    assert re.search(r"instances_train\.json' \(train_dataloader\.dataset\): 1 polygons with "
+                     r'fewer than 3 points \(e\.g\. \d+\): this is skipped by mmdet/mmseg '
+                     r'without a word \[polygon-too-few-points\]', caplog.text)
+    _two_point_polygon_first(toy_copy / 'toy_coco/annotations/instances_val.json')
+    with pytest.raises(ConfigError, match=r"instances_val\.json' \(val_dataloader\.dataset\): "
+                       r'1 polygons with fewer than 3 points .*: as they are, this crashes '
+                       r'.*\[polygon-too-few-points\]$'):
+        check_config(cfg, ('val', ))
 
 
 def test_train_tool_reports_bad_input_and_writes_nothing(tmp_path):

@@ -478,7 +478,7 @@ BY_NAME = {d.name: d for d in DEFECTS}
 # what a user's export may hold at once and still be trained on: every repaired,
 # dropped, noted and clean COCO defect that touches other entries than the others
 COMBINED_COCO = [d.name for d in DEFECTS if d.layout == 'coco'
-                 and d.outcome != 'refused' and d.name not in ('unicode-names-odd-ids',)]
+                 and d.outcome != 'refused']
 COMBINED_SEG = [d.name for d in DEFECTS if d.layout == 'segmentation'
                 and d.outcome in ('dropped', 'clean')]
 
