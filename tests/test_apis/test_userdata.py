@@ -221,7 +221,7 @@ def test_classification_folders_and_lists(toy_data, tmp_path):
         read_classification_dataset(folders)  # no folder to write the kept list to
     data = read_classification_dataset(folders, out_dir=tmp_path / 'lists')
     assert data.notes == ['folders: 1 images that are empty, truncated or cannot be decoded: '
-                          'left out with their annotations (e.g. val/star/broken.jpg)']
+                          'left out with their annotations or labels (e.g. val/star/broken.jpg)']
     kept = Path(data.splits['val']['ann_file']).read_text().splitlines()
     assert len(kept) == data.splits['val']['images'] == 8 and 'star/broken.jpg 4' not in kept
     assert data.splits['train']['ann_file'] == str((tmp_path / 'lists/train.txt').resolve())

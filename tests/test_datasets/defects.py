@@ -179,6 +179,14 @@ def _exif_turned(e: Export):
     path.write_bytes(payload)
 
 
+def _exif_same_size(e: Export, orientation: int):
+    """An EXIF orientation that mirrors or turns by 180 degrees: the size stays."""
+    path = e.image_file(19)
+    payload = _jpeg_with_exif_orientation(path.resolve(), orientation)
+    path.unlink()
+    path.write_bytes(payload)
+
+
 def _resized(e: Export):
     image = e.data['images'][9]
     image['width'], image['height'] = image['width'] * 2, image['height'] * 2
@@ -372,7 +380,7 @@ D = Defect
 DEFECTS = [
     # -- COCO: masks ---------------------------------------------------------------------
     D('polygon-2-points', 'coco', 'polygon-too-few-points', 'repaired', _two_point_polygons),
-    D('polygon-2-points-only', 'coco', 'mask-missing', 'dropped',
+    D('polygon-2-points-only', 'coco', 'mask-unusable', 'dropped',
       _set(_nth(1), segmentation=[[10.0, 10.0, 30.0, 30.0]])),
     D('polygon-odd-length', 'coco', 'polygon-odd-length', 'repaired',
       _set(_nth(2), segmentation=_extra_polygon([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]))),
@@ -410,7 +418,16 @@ DEFECTS = [
     D('bbox-outside', 'coco', 'bbox-outside', 'dropped',
       _set(_nth(15), bbox=[5000.0, 5000.0, 10.0, 10.0])),
     D('area-missing', 'coco', 'area-missing', 'repaired', _set(_nth(16), area=_DELETE)),
-    D('area-zero', 'coco', 'area-missing', 'repaired', _set(_nth(17), area=0)),
+    D('area-zero', 'coco', 'area-not-positive', 'repaired', _set(_nth(17), area=0)),
+    D('area-of-a-degenerate-mask', 'coco', 'area-missing', 'repaired',
+      _set(_nth(31), area=_DELETE, segmentation=lambda a: a['segmentation'] + [[5.0] * 6])),
+    D('ignore-flag', 'coco', 'ignore-flag', 'repaired', _set(_nth(32), ignore=1)),
+    D('annotation-id-zero', 'coco', 'annotation-id-missing', 'repaired', _set(_nth(33), id=0)),
+    D('image-exif-mirrored', 'coco', 'image-exif-orientation', 'noted',
+      lambda e: _exif_same_size(e, 2)),
+    D('file-name-dot-slash-twice', 'coco', 'image-duplicate-file', 'refused',
+      lambda e: e.data['images'].append(dict(e.data['images'][18], id=10**7 + 1,
+                                             file_name='./' + e.data['images'][18]['file_name']))),
     D('iscrowd-missing', 'coco', 'iscrowd-missing', 'repaired', _set(_nth(18), iscrowd=_DELETE)),
     D('iscrowd-two', 'coco', 'iscrowd-invalid', 'dropped', _set(_nth(19), iscrowd=2)),
     D('annotation-id-missing', 'coco', 'annotation-id-missing', 'repaired',

@@ -295,7 +295,8 @@ def write_model_config(data: UserDataset, family: str, backbone: str, recipe: st
             return (f"dict(dataset=dict(type='BaseSegDataset', data_root='', "
                     f"ann_file={info['ann_file']!r}, data_prefix=dict(img_path="
                     f"{info['img_dir']!r}, seg_map_path={info['label_dir']!r}), "
-                    f"img_suffix={info['img_suffix']!r}, seg_map_suffix='.png', "
+                    f"img_suffix={info['img_suffix']!r}, "
+                    f"seg_map_suffix={info.get('seg_map_suffix', '.png')!r}, "
                     f"reduce_zero_label={bool(info['reduce_zero_label'])}, "
                     f"metainfo=dict(_delete_=True, classes=classes), pipeline={pipe}{subset}))")
         lines += [f'train_dataloader = {dataset("train")}', f'val_dataloader = {dataset("val")}',

@@ -203,8 +203,9 @@ def train_models(models: Sequence[TrainJob], work_dir: str | Path, jobs: int = 1
 
 
 def _logs(work_dir: Path) -> list[Path]:
-    """The logs of a training, newest last: the worker's console, mmengine's."""
-    found = sorted(work_dir.glob('*/*.log'), key=lambda p: p.stat().st_mtime)
+    """The logs of a training: the worker's console (appended to by every run), then
+    mmengine's, newest first."""
+    found = sorted(work_dir.glob('*/*.log'), key=lambda p: p.stat().st_mtime, reverse=True)
     return ([work_dir / LOG_FILE] if (work_dir / LOG_FILE).is_file() else []) + found
 
 

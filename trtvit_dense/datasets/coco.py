@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 from .images import probe_images
@@ -193,7 +194,8 @@ def _categories(data: dict, found: Findings) -> list[dict]:
     return cats
 
 
-def _images(data: dict, img_dir: Path, found: Findings) -> tuple[list[dict], set]:
+def _images(data: dict, img_dir: Path, found: Findings, full: bool = True
+            ) -> tuple[list[dict], set]:
     """The image entries with sizes from the files; the ids of the dropped ones."""
     images, by_id, by_file = [], {}, {}
     for im in data['images']:
@@ -212,22 +214,28 @@ def _images(data: dict, img_dir: Path, found: Findings) -> tuple[list[dict], set
         if iid in by_id:
             found.refuse('image-duplicate-id', f'{found.where}: images {by_id[iid]} and {name} share '
                          f'id {iid}')
-        if name in by_file:
-            found.refuse('image-duplicate-file', f'{found.where}: images {by_file[name]} and {iid} '
+        same = os.path.normpath(name)  # ./a.jpg and a.jpg are one file
+        if same in by_file:
+            found.refuse('image-duplicate-file', f'{found.where}: images {by_file[same]} and {iid} '
                          f'both name the file {name}')
-        by_id[iid], by_file[name] = name, iid
+        by_id[iid], by_file[same] = name, iid
         images.append(dict(im, id=iid, file_name=name))
     missing = [im['file_name'] for im in images if not (img_dir / im['file_name']).is_file()]
     if missing:
         found.refuse('image-missing', f'{len(missing)} images listed in {found.where} are not in '
                      f'{img_dir} (e.g. {missing[0]})')
     dropped = set()
-    for im, probe in zip(images, probe_images(img_dir / im['file_name'] for im in images)):
+    probes = probe_images((img_dir / im['file_name'] for im in images), full=full)
+    for im, probe in zip(images, probes):
         if probe.error:
             found.add('image-unreadable', im['file_name'])
             dropped.add(im['id'])
             continue
-        w, h = (_int_like(im.get(k))[0] for k in ('width', 'height'))
+        (w, w_str), (h, h_str) = (_int_like(im.get(k)) for k in ('width', 'height'))
+        if w_str or h_str:
+            found.add('number-as-string', im['file_name'])
+        if probe.orientation != 1:
+            found.add('image-exif-orientation', im['file_name'])
         if w is None or h is None or w <= 0 or h <= 0:
             found.add('image-size-missing', im['file_name'])
         elif (h, w) != (probe.height, probe.width):
@@ -267,26 +275,28 @@ def _box(ann: dict, mask, height: int, width: int, found: Findings, ref):
         found.add('bbox-outside', ref)
         return None
     if (x1, y1, x2, y2) != (x, y, x + w, y + h):
-        found.add('bbox-clipped', ref)
-        if x2 - x1 < 1 or y2 - y1 < 1:
+        if x2 - x1 < 1 or y2 - y1 < 1:  # under 1 px once clipped: dropped, not clipped
             found.add('bbox-degenerate', ref)
             return None
+        found.add('bbox-clipped', ref)
     return [x1, y1, x2 - x1, y2 - y1]
 
 
 def clean_coco(data: dict, img_dir: str | Path, found: Findings,
-               masks: bool | None = None) -> tuple[dict, bool]:
+               masks: bool | None = None, full: bool = True) -> tuple[dict, bool]:
     """The checked and repaired copy of ``data`` (images under ``img_dir``) and whether
-    its objects are trained with masks (``masks``; None: when any object has a usable
-    mask, then objects without one are dropped). Ids become integers; annotations get
-    new ids where theirs were missing or shared."""
+    its objects are trained with masks (``masks``; None: when most objects have a
+    usable mask; then objects without one are dropped). Ids become integers;
+    annotations get new ids where theirs were missing, not positive or shared;
+    categories are written in id order (the order of the classes). ``full``: decode
+    every image (else headers only, :func:`.images.probe_image`)."""
     img_dir = Path(img_dir)
-    categories = _categories(data, found)
+    categories = sorted(_categories(data, found), key=lambda c: c['id'])
     cat_ids = {c['id'] for c in categories}
-    images, dropped_images = _images(data, img_dir, found)
+    images, dropped_images = _images(data, img_dir, found, full)
     listed = {_int_like(im.get('id'))[0] for im in data['images']}
     sizes = {im['id']: (im['height'], im['width']) for im in images}
-    kept, ids = [], []
+    kept, ids, unusable = [], [], []
     for ann in data['annotations']:
         if not isinstance(ann, dict):
             found.refuse('annotation-entry-invalid', f'{found.where}: annotation {json.dumps(ann)[:60]} '
@@ -307,9 +317,13 @@ def clean_coco(data: dict, img_dir: str | Path, found: Findings,
                          f'{ann.get("category_id")!r}, which is not among its categories '
                          f'{sorted(cat_ids)[:10]}')
         if iid in dropped_images:
+            found.add('annotation-of-dropped-image', ref)
             continue
         height, width = sizes[iid]
         out = dict(ann, image_id=iid, category_id=cid)
+        if out.pop('ignore', None):  # mmdet skips it in training, COCOeval scores it
+            found.add('ignore-flag', ref)
+            ann = dict(ann, iscrowd=1)
         crowd = ann.get('iscrowd')
         if crowd is None:
             found.add('iscrowd-missing', ref)
@@ -323,6 +337,7 @@ def clean_coco(data: dict, img_dir: str | Path, found: Findings,
                 found.add('number-as-string', ref)
             crowd = value
         out['iscrowd'] = crowd
+        given = ann.get('segmentation') not in (None, [], {})
         mask = _clean_mask(ann.get('segmentation'), height, width, found, ref)
         box = _box(ann, mask, height, width, found, ref)
         if box is None:
@@ -330,8 +345,9 @@ def clean_coco(data: dict, img_dir: str | Path, found: Findings,
         out['bbox'] = box
         area, area_str = _number(ann.get('area'))
         if area is None or area <= 0:
-            found.add('area-missing', ref)
-            area = coco_mask_area(mask, height, width) if mask is not None else box[2] * box[3]
+            found.add('area-missing' if area is None else 'area-not-positive', ref)
+            area = coco_mask_area(mask, height, width) if mask is not None else 0.0
+            area = area if area > 0 else box[2] * box[3]  # a mask of no pixel: the box's
         elif area_str:
             found.add('number-as-string', ref)
         out['area'] = area
@@ -341,8 +357,15 @@ def clean_coco(data: dict, img_dir: str | Path, found: Findings,
             out['segmentation'] = mask
         kept.append(out)
         ids.append(aid)
-    if masks is None:
-        masks = any('segmentation' in a and not a['iscrowd'] for a in kept)
+        unusable.append(given and mask is None)
+    objects = [a for a in kept if not a['iscrowd']]
+    with_mask = sum('segmentation' in a for a in objects)
+    if masks is None:  # most objects have masks: a mask dataset
+        masks = with_mask > len(objects) / 2
+        if 0 < with_mask <= len(objects) / 2:
+            found.add('masks-few', None, f'only {with_mask} of {len(objects)} objects have a '
+                      'mask: trained as boxes (RetinaNet); give --models mask_rcnn to train '
+                      'masks on those alone')
     if masks:
         keep = ['segmentation' in a for a in kept]
         if kept and not any(keep):
@@ -350,14 +373,14 @@ def clean_coco(data: dict, img_dir: str | Path, found: Findings,
                 f'{found.where}: none of its {len(kept)} objects has a usable mask, and Mask '
                 'R-CNN needs one for every object',
                 'give --models retinanet (boxes only) or an export with masks')
-        for a, k in zip(kept, keep):
+        for a, k, u in zip(kept, keep, unusable):
             if not k:
-                found.add('mask-missing', a.get('id'))
+                found.add('mask-unusable' if u else 'mask-missing', a.get('id'))
         kept = [a for a, k in zip(kept, keep) if k]
         ids = [i for i, k in zip(ids, keep) if k]
     seen, next_id = set(), max([i for i in ids if i is not None], default=0) + 1
     for ann, aid in zip(kept, ids):
-        if aid is None:
+        if aid is None or aid <= 0:  # COCOeval's matching reads id 0 as "no match"
             found.add('annotation-id-missing', ann.get('id'))
         elif aid in seen:
             found.add('annotation-duplicate-id', aid)

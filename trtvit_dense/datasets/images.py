@@ -18,8 +18,9 @@ from typing import Iterable, Sequence
 __all__ = ['IMAGE_EXTS', 'is_image_file', 'folder_images', 'ImageProbe', 'probe_image',
            'probe_images']
 
-# what mmcv decodes and the tools accept (OpenCV's and Pillow's common formats)
-IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
+# what mmcv decodes and the tools accept: mmpretrain's CustomDataset defaults (.jpg
+# .jpeg .png .ppm .bmp .pgm .tif) and .tiff, .webp
+IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tiff', '.webp')
 
 
 def is_image_file(path: str | Path) -> bool:
@@ -35,45 +36,76 @@ def folder_images(folder: str | Path) -> list[Path]:
 @dataclass(frozen=True)
 class ImageProbe:
     """What decoding a file found: its size as mmcv decodes it (``height``, ``width``,
-    after the EXIF turn), whether ``rotated`` by EXIF, or ``error`` (then sizes are 0):
-    ``'missing'``, ``'empty'`` (zero bytes), ``'undecodable'`` or ``'truncated'``."""
+    after the EXIF turn), whether EXIF ``rotated`` it (its sides swap), its EXIF
+    ``orientation`` (1: none), or ``error`` (then sizes are 0): ``'missing'``,
+    ``'empty'`` (zero bytes), ``'undecodable'`` or ``'truncated'``."""
     path: str
     height: int = 0
     width: int = 0
     rotated: bool = False
     error: str | None = None
     detail: str = ''
+    orientation: int = 1
 
 
-def probe_image(path: str | Path) -> ImageProbe:
-    """Decode ``path`` as mmcv's ``imfrombytes(flag='color')`` does (see the module)."""
+EXIF_ORIENTATION = 0x0112
+SWAPPING = (5, 6, 7, 8)  # EXIF orientations that turn by 90 degrees
+
+
+def _truncation(error: Exception) -> bool:
+    text = str(error)
+    return 'truncated' in text or 'broken data' in text or 'image file is' in text
+
+
+def probe_image(path: str | Path, full: bool = True) -> ImageProbe:
+    """Decode ``path`` as mmcv's ``imfrombytes(flag='color')`` does (see the module).
+
+    ``full=False`` (the tools' pre-flight, which may see ImageNet's 1.3M files) reads
+    the header only: Pillow's structure check and size, turned by a JPEG's EXIF tag as
+    OpenCV turns it; a JPEG cut short is then not found."""
+    import io
+
     import cv2
     import numpy as np
     from PIL import Image
     path = Path(path)
     if not path.is_file():
         return ImageProbe(str(path), error='missing')
-    raw = path.read_bytes()
-    if not raw:
+    if path.stat().st_size == 0:
         return ImageProbe(str(path), error='empty')
+    source = io.BytesIO(path.read_bytes()) if full else path
+    try:
+        if not full:
+            with Image.open(source) as pil:
+                pil.verify()  # the structure (must come first after opening)
+        with Image.open(source) as pil:
+            width, height, kind = pil.width, pil.height, pil.format
+            orientation = int(pil.getexif().get(EXIF_ORIENTATION, 1) or 1)
+    except Exception as e:  # Pillow raises OSError, SyntaxError, ValueError, ...
+        if not full:
+            return ImageProbe(str(path), error='undecodable', detail=str(e))
+        width = height = 0
+        kind, orientation = None, 1
+    if not full:
+        turned = kind == 'JPEG' and orientation in SWAPPING
+        return ImageProbe(str(path), width if turned else height, height if turned else width,
+                          turned, orientation=orientation)
+    raw = source.getvalue()
     img = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_COLOR)
     if img is None:
         return ImageProbe(str(path), error='undecodable', detail='OpenCV cannot decode it')
-    plain = cv2.imdecode(np.frombuffer(raw, np.uint8),
-                         cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
     try:
-        import io
         with Image.open(io.BytesIO(raw)) as pil:
             pil.load()  # reads to the end: a truncated file raises here
-    except Exception as e:  # Pillow raises OSError, SyntaxError, ValueError, ...
-        text = str(e)
-        kind = 'truncated' if 'truncated' in text or 'broken data' in text else 'undecodable'
-        return ImageProbe(str(path), error=kind, detail=text)
-    rotated = plain is not None and plain.shape[:2] != img.shape[:2]
-    return ImageProbe(str(path), int(img.shape[0]), int(img.shape[1]), rotated)
+    except Exception as e:  # noqa: BLE001 - OpenCV decoded it: only a cut-off file counts
+        if _truncation(e):
+            return ImageProbe(str(path), error='truncated', detail=str(e))
+    h, w = (int(v) for v in img.shape[:2])
+    rotated = bool(height) and (h, w) == (width, height) and h != w
+    return ImageProbe(str(path), h, w, rotated, orientation=orientation)
 
 
-def probe_images(paths: Iterable[str | Path], workers: int | None = None
+def probe_images(paths: Iterable[str | Path], workers: int | None = None, full: bool = True
                  ) -> list[ImageProbe]:
     """:func:`probe_image` of every path, in order; decoding runs in ``workers`` threads
     (default: one per core; OpenCV and Pillow release the GIL while decoding)."""
@@ -81,6 +113,6 @@ def probe_images(paths: Iterable[str | Path], workers: int | None = None
     paths: Sequence = list(paths)
     workers = workers or min(8, os.cpu_count() or 1)
     if workers <= 1 or len(paths) < 8:
-        return [probe_image(p) for p in paths]
+        return [probe_image(p, full) for p in paths]
     with ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(probe_image, paths))
+        return list(pool.map(lambda p: probe_image(p, full), paths))

@@ -15,6 +15,7 @@ import os.path as osp
 from typing import List, Optional
 
 from mmengine.config import ConfigDict
+import numpy as np
 from PIL import Image
 
 from ..config import dataset_leaves
@@ -29,12 +30,16 @@ logger = logging.getLogger(__name__)
 # mmpretrain's datasets in the ImageNet / class-folder layouts
 CLASSIFICATION_DATASETS = ('ImageNet', 'CustomDataset', 'ImageNet21k')
 REFUSED_AS_IS = ('crash', 'wrong')  # what a file used as it is must not hold
-# what mmdet's training pipeline skips itself (LoadAnnotations drops polygons of fewer
-# than 3 points or odd length, parse_data_info boxes under 1 px or outside the image):
-# in a training set (COCO's train2017 has a few) a warning; where COCOeval reads the
-# file, the rule's verdict
-SKIPPED_IN_TRAINING = ('polygon-too-few-points', 'polygon-odd-length', 'bbox-degenerate',
-                       'bbox-outside', 'bbox-clipped')
+# what only COCOeval trips on, and mmdet's training handles itself (LoadAnnotations drops
+# polygons of fewer than 3 points or odd length and gives an object left without one a
+# fake, ignored mask; parse_data_info skips boxes under 1 px or outside the image, areas
+# of 0 and "ignore" objects, and reads iscrowd with a default): in a training set (COCO's
+# train2017 has a few) a warning; where COCOeval reads the file, the rule's verdict
+AS_IS_IN_TRAINING = {'polygon-too-few-points': 'skipped', 'polygon-odd-length': 'skipped',
+                     'mask-unusable': 'skipped', 'bbox-degenerate': 'skipped',
+                     'bbox-outside': 'skipped', 'bbox-clipped': 'fine',
+                     'area-not-positive': 'skipped', 'ignore-flag': 'skipped',
+                     'iscrowd-missing': 'fine'}
 
 
 def _join(root: Optional[str], path: str) -> str:
@@ -42,8 +47,9 @@ def _join(root: Optional[str], path: str) -> str:
 
 
 def _check_image(path: str, what: str):
-    """The probe of an image that decodes (else the one-line refusal)."""
-    probe = probe_image(path)
+    """The probe of an image whose header reads (else the one-line refusal); headers
+    only, as the tools may check ImageNet's 1.3M files before a training."""
+    probe = probe_image(path, full=False)
     if probe.error == 'missing':
         raise DataError(f'{what} {path!r} does not exist')
     if probe.error:
@@ -67,7 +73,7 @@ def _verdict(found: Findings, training: bool) -> None:
         rule = RULES[code]
         if rule.action in ('noted', 'refused'):
             continue
-        as_is = 'skipped' if training and code in SKIPPED_IN_TRAINING else rule.as_is
+        as_is = AS_IS_IN_TRAINING.get(code, rule.as_is) if training else rule.as_is
         refs = [r for r in refs if r is not None]
         shown = ', '.join(map(str, refs[:3])) + (' ...' if len(refs) > 3 else '')
         what = f'{found.where}: {len(refs)} {rule.defect}' + (f' (e.g. {shown})' if refs else '')
@@ -97,7 +103,7 @@ def check_coco_file(ann_path: str, img_dir: str, key: str, scored: bool = True,
                         'exist; set data_root / data_prefix to your images')
     found = Findings(f'{ann_path!r} ({key})')
     # the check's verdict on the file as it is (its repaired copy is not used here)
-    clean_coco(data, img_dir, found, masks)
+    clean_coco(data, img_dir, found, masks, full=False)
     _verdict(found, training)
     names = {c['id']: c['name'] for c in data['categories']}
     if classes is not None:
@@ -133,8 +139,15 @@ def _check_seg(ds: ConfigDict, key: str) -> None:
             raise DataError(f'folder {path!r} ({key}.data_prefix.{name}) does not exist; '
                             f'set {key}.data_root to your dataset (ADEChallengeData2016 '
                             'layout: images/ and annotations/)')
-    img_suffix = ds.get('img_suffix', '.jpg')
-    seg_suffix = ds.get('seg_map_suffix', '.png')
+    defaults = _dataset_defaults(ds)
+    img_suffix = ds.get('img_suffix', defaults.get('img_suffix', '.jpg'))
+    seg_suffix = ds.get('seg_map_suffix', defaults.get('seg_map_suffix', '.png'))
+    classes = (ds.get('metainfo') or {}).get('classes')
+    zero = ds.get('reduce_zero_label', defaults.get('reduce_zero_label', False))
+    ignored = ds.get('ignore_index', defaults.get('ignore_index', 255))
+    # the label values that are classes: 1..n with reduce_zero_label (0 ignored), else
+    # 0..n-1 (ignore_index ignored)
+    first = 1 if zero else 0
     ann_file = ds.get('ann_file') or ''
     if ann_file:  # mmseg reads the stems the list names
         path = _join(root, ann_file)
@@ -152,6 +165,7 @@ def _check_seg(ds: ConfigDict, key: str) -> None:
         _check_image(seg, f'label map of image {rel!r}')
         with Image.open(seg) as label:  # mmseg reads label maps with Pillow, unchanged
             bands, size = len(label.getbands()), label.size
+            values = np.unique(np.asarray(label)) if classes and bands == 1 else []
         if label.mode != 'P' and bands != 1:
             raise RULES['label-not-single-channel'].error(
                 f'label map {seg!r} ({key}) has {bands} channels')
@@ -160,6 +174,28 @@ def _check_seg(ds: ConfigDict, key: str) -> None:
             raise RULES['label-size-mismatch'].error(
                 f'label map {seg!r} ({key}) is {size[0]}x{size[1]} but its image {rel!r} is '
                 f'{image.width}x{image.height}{turned}')
+        bad = [int(v) for v in values if v != (0 if zero else ignored)
+               and not first <= v < first + len(classes)]
+        if bad:
+            raise RULES['label-values'].error(
+                f'label map {seg!r} ({key}) has values {bad[:5]} outside the {len(classes)} '
+                f'classes of {key}.metainfo ({first}..{first + len(classes) - 1}, '
+                f'{0 if zero else ignored} = ignored)')
+
+
+def _dataset_defaults(ds: ConfigDict) -> dict:
+    """The keyword defaults of the dataset class ``ds`` names (mmseg's ADE20KDataset:
+    img_suffix='.jpg', reduce_zero_label=True, ...), or {} when it cannot be found."""
+    import inspect
+    try:
+        from mmseg.registry import DATASETS
+        cls = DATASETS.get(ds.get('type'))
+    except Exception:  # noqa: BLE001 - mmseg missing or the type unknown: plain defaults
+        return {}
+    if cls is None:
+        return {}
+    return {k: p.default for k, p in inspect.signature(cls.__init__).parameters.items()
+            if p.default is not inspect.Parameter.empty}
 
 
 def _classification_layout(ds: ConfigDict) -> tuple:

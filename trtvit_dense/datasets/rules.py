@@ -100,7 +100,12 @@ RULES = {r.code: r for r in (
     _R('file-name-backslash', 'coco', 'file names with Windows path separators', 'repaired',
        'read with "/" (the file exists so)', 'crash'),
     _R('image-unreadable', 'images', 'images that are empty, truncated or cannot be decoded',
-       'dropped', 'left out with their annotations', 'crash'),
+       'dropped', 'left out with their annotations or labels', 'crash'),
+    _R('annotation-of-dropped-image', 'coco', 'annotations of the images left out',
+       'dropped', 'left out with their image', 'fine'),
+    _R('image-exif-orientation', 'coco', 'images with an EXIF orientation tag', 'noted',
+       'mmcv decodes them turned or mirrored as the tag says: their annotations must be '
+       'made on the turned image, as most labelling tools show it', 'fine'),
     _R('image-size-missing', 'coco', 'images without a positive integer width and height',
        'repaired', 'taken from the decoded file', 'crash'),
     _R('image-size-exif', 'coco', 'images whose width/height are the file\'s turned by its '
@@ -117,16 +122,20 @@ RULES = {r.code: r for r in (
        'refused', 'add the image or remove the annotation', 'wrong'),
     _R('annotation-unknown-category', 'coco', 'annotations of a category_id that is not '
        'listed', 'refused', 'fix the file or add the category', 'crash'),
-    _R('annotation-id-missing', 'coco', 'annotations without an integer id', 'repaired',
-       'given new ids', 'crash'),
+    _R('annotation-id-missing', 'coco', 'annotations without a positive integer id',
+       'repaired', 'given new ids (COCOeval\'s matching reads id 0 as "no match": a true '
+       'positive on it would count as false)', 'crash'),
     _R('annotation-duplicate-id', 'coco', 'annotations sharing an id', 'repaired',
        'given new ids (the COCO evaluation keeps only one of them)', 'wrong'),
     _R('iscrowd-missing', 'coco', 'annotations without iscrowd', 'repaired',
        'read as 0 (not crowd)', 'crash'),
     _R('iscrowd-invalid', 'coco', 'annotations whose iscrowd is not 0 or 1', 'dropped',
        'left out', 'wrong'),
-    _R('number-as-string', 'coco', 'annotations with numbers written as strings', 'repaired',
+    _R('number-as-string', 'coco', 'entries with numbers written as strings', 'repaired',
        'read as numbers', 'crash'),
+    _R('ignore-flag', 'coco', 'annotations with "ignore" set', 'repaired',
+       'read as crowd regions (mmdet skips them in training, but COCOeval would score them '
+       'as objects)', 'wrong'),
     _R('bbox-missing', 'coco', 'annotations without a bbox but with a mask', 'repaired',
        'the box around the mask', 'crash'),
     _R('bbox-missing-no-mask', 'coco', 'annotations without a bbox or a mask', 'dropped',
@@ -141,8 +150,10 @@ RULES = {r.code: r for r in (
        'dropped', 'left out (mmdet skips them in training, the COCO evaluation counts '
        'them: the official COCO numbers keep them, a comparison on your data need not)',
        'skipped'),
-    _R('area-missing', 'coco', 'annotations without a positive area', 'repaired',
+    _R('area-missing', 'coco', 'annotations without an area', 'repaired',
        'computed from the mask, or the box without one', 'crash'),
+    _R('area-not-positive', 'coco', 'annotations with an area of 0 or less', 'repaired',
+       'computed from the mask, or the box without one', 'skipped'),
     _R('polygon-flat', 'coco', 'segmentations that are one flat list of coordinates',
        'repaired', 'read as one polygon', 'crash'),
     _R('polygon-too-few-points', 'coco', 'polygons with fewer than 3 points', 'repaired',
@@ -157,9 +168,14 @@ RULES = {r.code: r for r in (
        'the size)', 'repaired', 'mask removed', 'crash'),
     _R('segmentation-invalid', 'coco', 'segmentations that are neither polygons nor RLE',
        'repaired', 'mask removed', 'crash'),
-    _R('mask-missing', 'coco', 'objects without a usable mask in a dataset with masks',
+    _R('mask-missing', 'coco', 'objects without a mask in a dataset with masks',
        'dropped', 'left out: Mask R-CNN needs a mask for every object (give --models '
        'retinanet to train on boxes only)', 'crash'),
+    _R('mask-unusable', 'coco', 'objects whose every polygon or RLE was removed',
+       'dropped', 'left out: Mask R-CNN needs a mask for every object (give --models '
+       'retinanet to train on boxes only)', 'crash'),
+    _R('masks-few', 'coco', 'datasets where at most half the objects have a mask', 'noted',
+       'trained as boxes (RetinaNet) unless --models mask_rcnn', 'fine'),
     _R('crowd', 'coco', 'crowd annotations', 'noted', 'ignored in training and crowd regions '
        'in the COCO evaluation', 'fine'),
     _R('image-empty', 'coco', 'images without objects', 'noted', 'skipped in training (mmdet '
@@ -187,13 +203,13 @@ RULES = {r.code: r for r in (
     _R('label-unreadable', 'segmentation', 'label maps that are empty, truncated or cannot '
        'be decoded', 'dropped', 'left out with their images', 'crash'),
     _R('label-not-single-channel', 'segmentation', 'label maps that are not single-channel',
-       'refused', 'write class indices as an 8-bit (or 16-bit) grey or palette PNG, not '
-       'colours', 'crash'),
+       'refused', 'write class indices as an 8-bit grey or palette PNG, not colours', 'crash'),
     _R('label-size-mismatch', 'segmentation', 'label maps whose size differs from their '
        'image as decoded (EXIF orientation applied)', 'refused',
        'give them the same size', 'crash'),
     _R('label-values', 'segmentation', 'label maps with values outside the classes',
-       'refused', 'remap them or add the classes', 'crash'),
+       'refused', 'remap them or add the classes (mmseg reads label maps as 8-bit: values '
+       'above 255 wrap)', 'crash'),
     _R('class-no-pixel', 'segmentation', 'classes without a pixel in the training split',
        'noted', 'they cannot be learnt', 'fine'),
     # -- classification folders --------------------------------------------------------
@@ -250,6 +266,8 @@ class Findings:
             rule = RULES[code]
             if rule.action != 'dropped':
                 continue
+            if code == 'annotation-of-dropped-image':
+                continue  # the images' own rule counts them
             kind = 'images' if code.startswith(('image-', 'label-')) else 'annotations'
             total = totals.get(kind, 0)
             if len(refs) > max(DROP_MIN, DROP_LIMIT * total):

@@ -130,6 +130,8 @@ def read_coco_dataset(ann_file: str | Path, img_dir: str | Path, out_dir: str | 
             f'the validation split has {len(data["val"]["images"])} images, fewer than '
             f'{MIN_VAL_IMAGES}: too few to evaluate')
     info = Findings(ann_file.name)
+    if not names:
+        raise RULES['no-annotations'].error(f'{ann_file} lists no categories')
     ids = sorted(names)
     if ids != list(range(ids[0], ids[0] + len(ids))):
         info.add('category-ids-sparse', None, f'category ids that are not contiguous '
@@ -237,6 +239,10 @@ def read_segmentation_dataset(root: str | Path, out_dir: str | Path, val_fractio
     img_root = root / 'images'
     ade = (root / 'annotations').is_dir() and (img_root / 'training').is_dir()
     classes = _read_classes(Path(classes_file) if classes_file else root / 'classes.txt')
+    if len(classes) > 255 - (0 if ade else 1):
+        raise RULES['classes-file-invalid'].error(
+            f'class list {classes_file or root / "classes.txt"} names {len(classes)} classes, '
+            "more than mmseg's 8-bit label maps hold besides the ignored value")
     label_root = root / ('annotations' if ade else 'labels')
     found = Findings(root.name)
     for folder in (img_root, label_root):
@@ -253,6 +259,10 @@ def read_segmentation_dataset(root: str | Path, out_dir: str | Path, val_fractio
         images = _image_files(img_dir, found) if img_dir.is_dir() else {}
         labels = ({p.stem: p for p in sorted(lab_dir.iterdir()) if p.suffix.lower() == '.png'}
                   if lab_dir.is_dir() else {})
+        label_suffixes = sorted({p.suffix for p in labels.values()})
+        if len(label_suffixes) > 1:  # mmseg reads one seg_map_suffix, case and all
+            found.refuse('image-suffix-mixed', f'{lab_dir} holds label maps of the extensions '
+                         f'{", ".join(label_suffixes)}')
         lonely = sorted(set(images) - set(labels))
         if lonely:
             found.refuse('label-missing', f'{len(lonely)} images in {img_dir} have no label '
@@ -325,6 +335,7 @@ def read_segmentation_dataset(root: str | Path, out_dir: str | Path, val_fractio
         atomic_write_bytes(listing, ''.join(f'{i.stem}\n' for i, _ in items).encode())
         splits[split] = dict(ann_file=str(listing), img_dir=str(items[0][0].parent),
                              label_dir=str(items[0][1].parent), img_suffix=items[0][0].suffix,
+                             seg_map_suffix=items[0][1].suffix,
                              reduce_zero_label=ade, images=len(items))
     return UserDataset('segmentation', classes, root, splits, notes,
                        np.array([sizes[i] for items in pairs.values() for i, _ in items]),
@@ -401,10 +412,12 @@ def read_classification_dataset(root: str | Path, classes_file: str | Path | Non
         if n == 0:
             found.add('class-no-image', c)
     written = {}
-    if not lists and found.count('image-unreadable'):
-        if out_dir is None:
-            found.refuse('image-unreadable', f'{root}: {found.hits["image-unreadable"][0]} '
-                         'cannot be decoded', 'remove or replace it')
+    if not lists and found.count('image-unreadable') and out_dir is None:
+        found.refuse('image-unreadable', f'{root}: {found.hits["image-unreadable"][0]} '
+                     'cannot be decoded', 'remove or replace it')
+    if not lists and out_dir is not None:
+        # the checked images, listed: mmpretrain would scan the folders with its own
+        # extensions and take a dropped file back
         for split, entries in items.items():
             written[split] = Path(out_dir).resolve() / f'{split}.txt'
             atomic_write_bytes(written[split], ''.join(
