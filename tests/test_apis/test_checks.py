@@ -137,13 +137,19 @@ def test_missing_label_map(toy_copy):
             r'as an 8-bit .* \[label-not-single-channel\]'),
     ('size', r"label map '.*' \(val_dataloader\.dataset\) is \d+x\d+ but its image '.*' is "
              r'\d+x\d+; give them the same size \[label-size-mismatch\]'),
+    # 7 classes, reduce_zero_label (ADE20K's): values 1..7, 0 ignored
+    ('values', r"label map '.*' \(val_dataloader\.dataset\) has values \[9\] outside the 7 "
+               r'classes of val_dataloader\.dataset\.metainfo \(1\.\.7, 0 = ignored\)'),
 ])
 def test_label_maps_that_mmseg_would_misread(toy_copy, case, match):
     import cv2
     labels = toy_copy / 'toy_ade/ADEChallengeData2016/annotations/validation'
     victim = sorted(labels.iterdir())[2]
     lab = cv2.imread(str(victim), cv2.IMREAD_UNCHANGED)
-    cv2.imwrite(str(victim), np.stack([lab] * 3, -1) if case == 'rgb' else lab[:, :-5])
+    if case == 'values':
+        lab[:2, :2] = 9
+    cv2.imwrite(str(victim), {'rgb': lambda: np.stack([lab] * 3, -1),
+                              'size': lambda: lab[:, :-5], 'values': lambda: lab}[case]())
     cfg = load_config(str(ROOT / SEG), seg_options(toy_copy))
     with pytest.raises(ConfigError, match=match):
         check_config(cfg)
