@@ -27,15 +27,15 @@ import warnings
 
 from mmengine.config import DictAction
 
-
-FAMILIES = ('mask_rcnn', 'retinanet', 'upernet', 'imagenet')
+from trtvit_dense.datasets.user import TASKS
+from trtvit_dense.models.zoo import BACKBONES, FAMILIES
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     data = parser.add_argument_group('the dataset')
-    data.add_argument('--task', choices=('detection', 'segmentation', 'classification'),
+    data.add_argument('--task', choices=TASKS,
                       help='default: detection with --ann-file, else give it')
     data.add_argument('--ann-file', help='detection: COCO instances JSON (split into train/'
                       'val unless --val-ann-file is given)')
@@ -49,11 +49,13 @@ def parse_args(argv=None):
                       help='share of the images held out for validation when the data has '
                       'no validation split (default: 0.2)')
     models = parser.add_argument_group('the models')
-    models.add_argument('--models', nargs='+', choices=FAMILIES,
+    models.add_argument('--models', nargs='+', choices=list(FAMILIES),
                         help="detectors/segmentor/classifier (default: the task's: Mask "
                         'R-CNN with masks, else RetinaNet; UPerNet; the classifier)')
     models.add_argument('--backbones', nargs='+', default=['trtvit-a', 'r50'],
-                        help='trtvit-a..d, r50 (default: trtvit-a r50)')
+                        choices=list(BACKBONES),
+                        help='default: trtvit-a r50 (r50-v1c: the ResNetV1c-50 of UPerNet '
+                        'and its classifier)')
     models.add_argument('--backbone-weights', nargs='+', default=[], metavar='BACKBONE=PATH',
                         help='pretrained weights per backbone, e.g. trtvit-a=cls_a.pth '
                         'r50=cls_r50.pth (r50-v1c=... for the UPerNet R50); default: scratch')

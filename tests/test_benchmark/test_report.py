@@ -138,11 +138,12 @@ def test_compare_table_finds_the_toy_r50_by_its_backbone():
 
 
 def test_compare_imagenet_classifiers():
-    """--compare imagenet: TRT-ViT a-d and R50 as classifiers, top-1 difference; the toy
-    classifiers group as imagenet too."""
+    """--compare imagenet: TRT-ViT a-d, Next-ViT s/b/l and R50 as classifiers (the
+    registry's order), top-1 difference; the toy classifiers group as imagenet too."""
     specs = compare_specs('imagenet')
     assert [s.display_name for s in specs] == [f'{b}_8xb128_in1k' for b in (
-        'trtvit-a', 'trtvit-b', 'trtvit-c', 'trtvit-d', 'r50')]
+        'trtvit-a', 'trtvit-b', 'trtvit-c', 'trtvit-d', 'nextvit-s', 'nextvit-b', 'nextvit-l',
+        'r50')]
     a, r50 = 'configs/toy/classifier_trtvit-a_toy.py', 'configs/toy/classifier_r50_toy.py'
     for cfg_a, cfg_r50 in ((specs[0].config, specs[-1].config), (a, r50)):
         rows = [make_row('a', 'onnxruntime', 90, 80, 0, task='classification', config=cfg_a),

@@ -8,7 +8,7 @@ from trtvit_dense.apis import ConfigError, load_config
 from trtvit_dense.checks import backbone_out_channels, check_channels
 from trtvit_dense.datasets import (TOY_ADE_CLASSES, TOY_ADE_PALETTE, TOY_COCO_CLASSES,
                                    TOY_IMAGENET_CLASSES)
-from trtvit_dense.models import TRTViT
+from trtvit_dense.models import TRTViT, zoo
 
 ROOT = Path(__file__).parents[2]
 CONFIGS = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / 'configs').rglob('*.py')
@@ -24,6 +24,11 @@ def test_every_task_and_variant_has_a_config():
                  for v in 'abcd'}
     expected |= {f'configs/imagenet/{b}_8xb128_in1k.py'
                  for b in ('trtvit-a', 'trtvit-b', 'trtvit-c', 'trtvit-d', 'r50', 'r50-v1c')}
+    expected |= {path for v in 'sbl' for path in (
+        f'configs/mask_rcnn/mask-rcnn_nextvit-{v}_fpn_1x_coco.py',
+        f'configs/retinanet/retinanet_nextvit-{v}_fpn_1x_coco.py',
+        f'configs/upernet/upernet_nextvit-{v}_4xb4-160k_ade20k-512x512.py',
+        f'configs/imagenet/nextvit-{v}_8xb128_in1k.py')}
     expected |= {'configs/mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py',
                  'configs/retinanet/retinanet_r50_fpn_1x_coco.py',
                  'configs/upernet/upernet_r50_4xb4-160k_ade20k-512x512.py'}
@@ -41,8 +46,9 @@ def test_config_channels_match_backbone(config):
         with torch.device('meta'):
             expected = TRTViT(backbone.arch, out_indices=backbone.out_indices).out_channels
         assert channels == list(expected)
-    else:  # ResNet-50, every stage or the last one (classifiers)
-        assert channels == [256, 512, 1024, 2048][-len(channels):]
+    name = {'TRTViT': f'trtvit-{backbone.get("arch")}', 'NextViT': f'nextvit-{backbone.get("arch")}'
+            }.get(backbone.type, 'r50')  # else ResNet-50: every stage or the last one
+    assert channels == list(zoo.get_backbone(name).channels)[-len(channels):]
     if cfg.default_scope == 'mmpretrain':  # the pooled last stage feeds the head
         assert channels == channels[-1:] and cfg.model.head.in_channels == channels[-1]
         assert cfg.model.neck.type == 'GlobalAveragePooling'

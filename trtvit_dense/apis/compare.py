@@ -36,8 +36,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..benchmark.compare import BACKBONES as COMPARE_BACKBONES
-from ..benchmark.compare import FAMILIES
+from ..models import zoo
 from ..utils.atomic import atomic_write_bytes
 from ..datasets import DataError, DataSpec, UserDataset, image_size_stats, read_dataset
 
@@ -46,21 +45,10 @@ __all__ = ['FAMILY_TASK', 'RECIPES', 'BACKBONES', 'DataSpec', 'CompareModel',
            'write_model_config', 'write_deploy_config', 'plan_models', 'plan_text',
            'run_compare', 'DataError']
 
-# family -> its task; the shipped config of each family and backbone per recipe
-FAMILY_TASK = {'mask_rcnn': 'detection', 'retinanet': 'detection', 'upernet': 'segmentation',
-               'imagenet': 'classification'}
-RECIPES = {
-    'full': FAMILIES,  # the benchmark's --compare families: the COCO/ADE20K/ImageNet configs
-    'toy': {'mask_rcnn': 'toy/mask-rcnn_{}_fpn_toy.py',
-            'retinanet': 'toy/retinanet_{}_fpn_toy.py',
-            'upernet': 'toy/upernet_{}_toy.py',
-            'imagenet': 'toy/classifier_{}_toy.py'},
-}
-# the benchmark's backbones, and mmseg's ResNetV1c-50 as its own classifier
-BACKBONES = (*COMPARE_BACKBONES, 'r50-v1c')
-# the names models get (as the demo's): <prefix>_<backbone>
-_PREFIX = {'mask_rcnn': 'mask-rcnn', 'retinanet': 'retinanet', 'upernet': 'upernet',
-           'imagenet': 'classifier'}
+# family -> its task, and the recipes (the registry: trtvit_dense.models.zoo)
+FAMILY_TASK = {name: f.task for name, f in zoo.FAMILIES.items()}
+RECIPES = ('full', 'toy')  # the COCO/ADE20K/ImageNet configs; the demo's fast CPU ones
+BACKBONES = tuple(zoo.BACKBONES)
 # detection: at least mmdet's 1x (12 epochs) and at least this many iterations
 MIN_DET_ITERS = 3000
 # segmentation: ADE20K's 160k iterations at batch 16 are ~128 epochs; at least 1000
@@ -195,16 +183,16 @@ def _base_config(family: str, backbone: str, recipe: str) -> str:
     from ..config import package_config
     if family not in FAMILY_TASK:
         raise DataError(f'unknown model family {family!r}; choose from {sorted(FAMILY_TASK)}')
-    tag = backbone
+    if backbone not in zoo.BACKBONES:
+        raise DataError(f'unknown backbone {backbone!r}; choose from {", ".join(BACKBONES)}')
     if FAMILY_TASK[family] == 'detection' and backbone == 'r50-v1c':
         raise DataError("backbone 'r50-v1c' is the R50 of UPerNet (mmseg's ResNetV1c) and "
                         "its classifier; use 'r50' for the detectors")
-    if family == 'upernet' and backbone == 'r50-v1c':
-        tag = 'r50'  # the UPerNet R50 config is ResNetV1c already
-    path = RECIPES[recipe][family].format(tag)
-    if not Path(package_config(path)).is_file():
+    path = zoo.family_config(family, backbone, recipe)
+    if path is None or not Path(package_config(path)).is_file():
         raise DataError(f'there is no shipped {recipe} config for {family} with {backbone} '
-                        f'({path}); backbones: {", ".join(BACKBONES)}')
+                        f'({path}); the {recipe} {family} configs have the backbones '
+                        f'{", ".join(zoo.backbones_of(family, recipe))}')
     return path
 
 
@@ -220,7 +208,7 @@ def write_model_config(data: UserDataset, family: str, backbone: str, recipe: st
         raise DataError(f'{family} is a {task} model; the dataset is for {data.task}')
     base = _base_config(family, backbone, recipe)
     cfg = load_config(f'trtvit_dense::{base}')
-    name = f'{_PREFIX[family]}_{backbone}'
+    name = f'{zoo.FAMILIES[family].prefix}_{backbone}'
     n, classes = len(data.classes), tuple(data.classes)
     train, val = data.splits['train'], data.splits['val']
     lines = [f'# {name} on your data: written by tools/compare.py from the dataset check',

@@ -1,26 +1,24 @@
-"""Backbone comparison: TRT-ViT a-d against the ResNet-50 baseline under the same
+"""Backbone comparison: every backbone of the registry (:mod:`trtvit_dense.models.zoo`:
+TRT-ViT a-d, Next-ViT s/b/l) against the ResNet-50 baseline under the same
 detector/segmentor/classifier, backend and precision (``tools/benchmark.py --compare``)."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Sequence
 
-from ..utils.markdown import markdown_table
-from .report import primary_metric
 from ..config import package_config
+from ..models import zoo
+from ..utils.markdown import markdown_table
 from .plan import ModelSpec
+from .report import primary_metric
 
 __all__ = ['FAMILIES', 'BACKBONES', 'BASELINE', 'compare_specs', 'compare_table']
 
-# task family -> shipped config pattern ({} is the backbone tag), see config.package_config
-FAMILIES = {
-    'mask_rcnn': 'mask_rcnn/mask-rcnn_{}_fpn_1x_coco.py',
-    'retinanet': 'retinanet/retinanet_{}_fpn_1x_coco.py',
-    'upernet': 'upernet/upernet_{}_4xb4-160k_ade20k-512x512.py',
-    'imagenet': 'imagenet/{}_8xb128_in1k.py',  # ImageNet-1k classification
-}
-BACKBONES = ('trtvit-a', 'trtvit-b', 'trtvit-c', 'trtvit-d', 'r50')
-BASELINE = 'r50'
+# family -> shipped config pattern ({} is the backbone tag), from the registry
+FAMILIES = {name: f.config for name, f in zoo.FAMILIES.items()}
+# the backbones --compare times: every one with configs beside the baseline's
+BACKBONES = tuple(b for b in zoo.BACKBONES if b != 'r50-v1c')
+BASELINE = zoo.BASELINE
 
 
 def compare_specs(family: str, backbones: Sequence[str] = BACKBONES,
@@ -34,9 +32,10 @@ def compare_specs(family: str, backbones: Sequence[str] = BACKBONES,
         raise ValueError(f'unknown backbones {bad}; choose from {BACKBONES}')
     if BASELINE not in backbones:
         backbones = (*backbones, BASELINE)
+    shipped = zoo.backbones_of(family)
     specs = []
-    for tag in backbones:
-        config = Path(package_config(FAMILIES[family].format(tag)))
+    for tag in (b for b in backbones if b in shipped):  # the backbones with a config
+        config = Path(package_config(zoo.family_config(family, tag)))
         ckpt = Path(checkpoint_dir) / f'{config.stem}.pth' if checkpoint_dir else None
         specs.append(ModelSpec(str(config), str(ckpt) if ckpt and ckpt.is_file() else None))
     return specs

@@ -70,11 +70,11 @@ def check_signature(expected: dict, found: dict | None, source: str) -> None:
 
 def build_exportable(model: nn.Module, deploy_cfg: DeployConfig) -> nn.Module:
     """Wrap a built model (weights loaded) for export. The wrapper holds its own copy of
-    the model, whose TRT-ViT blocks are then switched to deploy form (BN folded into
-    convs); the caller's model is left as it was."""
-    from ...models.backbones.trt_vit import switch_to_deploy
-    return switch_to_deploy(get_task(deploy_cfg.task).deploy.build_exportable(model,
-                                                                              deploy_cfg))
+    the model, whose backbone is then switched to its deploy form (TRT-ViT: BN folded
+    into convs; Next-ViT: pre-norms merged into linear layers); the caller's model is
+    left as it was."""
+    from ...models.backbones import deploy_form
+    return deploy_form(get_task(deploy_cfg.task).deploy.build_exportable(model, deploy_cfg))
 
 
 def export_onnx(module: nn.Module, deploy_cfg: DeployConfig, onnx_path: str | Path,

@@ -1,0 +1,4 @@
+# Next-ViT-L delta on the Next-ViT-S config (stochastic depth 0.2, its ImageNet rate).
+_base_ = './retinanet_nextvit-s_fpn_1x_coco.py'
+
+model = dict(backbone=dict(arch='l', drop_path_rate=0.2))
