@@ -41,6 +41,8 @@ setup(
         'pycocotools>=2.0.8',
         'matplotlib>=3.8',
         'tqdm>=4.60',
+        # the Next-ViT backbones (trtvit_dense.models.backbones.next_vit)
+        'timm==1.0.31',
     ],
     extras_require={
         'tests': ['pytest>=8'],

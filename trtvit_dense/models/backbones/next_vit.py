@@ -11,9 +11,11 @@ after the last stage) is kept as ``norm``, applied with ``final_norm`` (the clas
 and their ``head`` is a classifier's. Outputs are the four stages' (strides 4-32,
 S/B/L: 96, 256, 512, 1024 channels).
 
-Deploy form: every block's pre-norm BatchNorm merged into the linear layer after it
-(timm's ``reparameterize``, the paper's deploy-time merge), done at export
-(:func:`reparameterize`).
+Deploy form, made at export (:func:`reparameterize`): every block's pre-norm BatchNorm
+merged into the linear layer after it (timm's ``reparameterize``, the paper's
+deploy-time merge), and the attention's key/value token pooling (``nn.AvgPool1d`` over
+the flattened tokens, which exports as a 1-D AveragePool that TensorRT 10 cannot
+import) computed as the same pooling in 2-D over a height-1 map.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 import torch.utils.checkpoint as cp
 from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
@@ -38,6 +41,18 @@ def _timm_nextvit(name: str, drop_path_rate: float) -> nn.Module:
                           'pinned in requirements.txt)') from e
     return timm.create_model(name, pretrained=False, num_classes=0,
                              drop_path_rate=drop_path_rate)
+
+
+class TokenPool2d(nn.Module):
+    """``nn.AvgPool1d(k, k)`` over ``[B, C, N]`` tokens as a 2-D pool over ``[B, C, 1,
+    N]``: the same numbers, and an AveragePool TensorRT imports."""
+
+    def __init__(self, kernel: int):
+        super().__init__()
+        self.kernel = kernel
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.avg_pool2d(x.unsqueeze(2), (1, self.kernel), (1, self.kernel)).squeeze(2)
 
 
 def reparameterize(model: nn.Module) -> nn.Module:
@@ -136,9 +151,15 @@ class NextViT(BaseModule):
     @torch.no_grad()
     def reparameterize(self) -> None:
         """The deploy form (see the module); eval mode only, idempotent."""
-        for module in self.stages.modules():
-            if module is not self and hasattr(module, 'reparameterize'):
+        for module in list(self.stages.modules()):
+            if hasattr(module, 'reparameterize'):
                 module.reparameterize()
+            pool = getattr(module, 'sr', None)
+            if isinstance(pool, nn.AvgPool1d):
+                kernel = pool.kernel_size[0]
+                if pool.stride[0] != kernel or pool.padding[0] or pool.ceil_mode:
+                    raise ValueError(f'cannot rewrite {pool} for export: only AvgPool1d(k, k)')
+                module.sr = TokenPool2d(kernel)
 
     def forward(self, x: torch.Tensor) -> tuple:
         x = self.stem(x)
