@@ -21,6 +21,9 @@ def pytest_configure(config):
     its share of the cores: one OpenMP pool per core at most, inherited by the tools the
     tests start, since two pools of two threads on two cores wait on each other's time
     slices."""
+    # nothing is downloaded in tests: ImageNet weights by name must be in the cache
+    # folder a test sets up (trtvit_dense.models.imagenet)
+    os.environ.setdefault('TRTVIT_OFFLINE', '1')
     workers = os.environ.get('PYTEST_XDIST_WORKER_COUNT')
     if workers:
         threads = str(max(1, (os.cpu_count() or 1) // int(workers)))

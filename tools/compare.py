@@ -56,8 +56,11 @@ def parse_args(argv=None):
                         choices=list(BACKBONES),
                         help='default: trtvit-a r50 (r50-v1c: the ResNetV1c-50 of UPerNet '
                         'and its classifier)')
-    models.add_argument('--backbone-weights', nargs='+', default=[], metavar='BACKBONE=PATH',
-                        help='pretrained weights per backbone, e.g. trtvit-a=cls_a.pth '
+    models.add_argument('--backbone-weights', nargs='+', default=[],
+                        metavar='BACKBONE=PATH|imagenet',
+                        help='pretrained weights per backbone, e.g. nextvit-s=imagenet '
+                        'r50=imagenet (the published ImageNet weights, from the cache '
+                        'folder, docs/pretrained.md) trtvit-a=cls_a.pth '
                         'r50=cls_r50.pth (r50-v1c=... for the UPerNet R50); default: scratch')
     models.add_argument('--recipe', choices=('full', 'toy'), default='full',
                         help="full: the COCO/ADE20K/ImageNet configs, scale and schedule "
@@ -101,7 +104,8 @@ def parse_args(argv=None):
     for item in args.backbone_weights:
         key, sep, path = item.partition('=')
         if not sep or not path:
-            parser.error(f'--backbone-weights takes BACKBONE=PATH, got {item!r}')
+            parser.error(f'--backbone-weights takes BACKBONE=PATH or BACKBONE=imagenet, got '
+                         f'{item!r}')
         weights[key] = path
     args.backbone_weights = weights
     return args

@@ -20,10 +20,12 @@ def parse_args(argv=None):
         '--resume', nargs='?', type=str, const='auto',
         help='resume from the given checkpoint, or, without a value, from the latest '
         'checkpoint in the work dir')
-    parser.add_argument('--backbone-weights', metavar='PATH',
+    parser.add_argument('--backbone-weights', metavar='PATH|imagenet',
                         help='initialise the backbone from this checkpoint: an mmpretrain '
                         'classifier, a bare backbone state dict or a whole model; every '
-                        'backbone weight must be in it (key prefix found automatically)')
+                        'backbone weight must be in it (key prefix found automatically). '
+                        "'imagenet': the backbone's published ImageNet weights (timm's "
+                        "for Next-ViT, torchvision's for R50; docs/pretrained.md)
     parser.add_argument('--backbone-prefix', metavar='PREFIX',
                         help="key prefix of the backbone in --backbone-weights, e.g. "
                         "'backbone.' (default: found automatically)")

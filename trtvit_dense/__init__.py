@@ -1,7 +1,7 @@
 """trtvit-dense: TRT-ViT backbones for OpenMMLab detection and segmentation.
 
 Importing the package (as configs do through ``custom_imports``) registers the TRT-ViT
-backbone and the training hooks (:mod:`trtvit_dense.engine`), lets torch >= 2.6 load
+and Next-ViT backbones, the ``imagenet://`` checkpoint scheme and the training hooks (:mod:`trtvit_dense.engine`), lets torch >= 2.6 load
 mmengine checkpoints without disabling ``weights_only`` (see
 :mod:`trtvit_dense.utils.checkpoint`) and lets mmengine find the shipped configs as
 ``trtvit_dense::<path>`` (:mod:`trtvit_dense.config`).
@@ -17,6 +17,9 @@ install_safe_globals()
 
 from . import config  # noqa: E402,F401  (trtvit_dense:: configs)
 from . import engine  # noqa: E402,F401  (registers the training hooks)
-from .models import TRTViT  # noqa: E402  (registers the backbone)
+from .models import NextViT, TRTViT  # noqa: E402  (registers the backbones)
+from .models.imagenet import register_scheme  # noqa: E402
 
-__all__ = ['__version__', 'TRTViT']
+register_scheme()  # init_cfg checkpoints 'imagenet://<backbone>'
+
+__all__ = ['__version__', 'TRTViT', 'NextViT']

@@ -63,7 +63,8 @@ class CompareModel:
     config: str            # the written config
     base: str              # the shipped config it inherits
     task: str
-    pretrained: str | None = None
+    pretrained: str | None = None  # the backbone's checkpoint (None: from scratch)
+    init: str = 'scratch'          # how the backbone starts, for the report
     scale: list | None = None     # (long, short) resize scale; None: a classifier
     schedule: str = ''            # '12 epochs' / '1000 iterations'
 
@@ -444,20 +445,46 @@ def plan_models(data: UserDataset, families: Sequence[str], backbones: Sequence[
                 continue  # a detector's R50 is mmdet's ResNet
             path, facts = write_model_config(data, family, backbone, recipe, config_dir,
                                              epochs, scale, train_subset)
-            pretrained = None
-            if weights:
-                key = 'r50-v1c' if family == 'upernet' and backbone == 'r50' else backbone
-                pretrained = weights.get(key) or weights.get(backbone)
+            # UPerNet's R50 is ResNetV1c: its own weights (r50-v1c=...), or ImageNet's
+            # ResNetV1c for r50=imagenet
+            key = 'r50-v1c' if family == 'upernet' and backbone == 'r50' else backbone
+            given = (weights or {}).get(key) or (weights or {}).get(backbone)
+            pretrained, init = _backbone_start(key if given == 'imagenet' else backbone, given)
             schedule = (f"{facts['iters']} iterations" if 'iters' in facts
                         else f"{facts['epochs']} epochs")
             models.append(CompareModel(path.stem, family, backbone, str(path),
                                        _base_config(family, backbone, recipe),
-                                       FAMILY_TASK[family], pretrained,
+                                       FAMILY_TASK[family], pretrained, init,
                                        facts.get('scale'), schedule))
     if not models:
         raise DataError('no model to train: give --models and --backbones')
     deploy = write_deploy_config(data, data.task, facts, config_dir)
     return models, deploy
+
+
+def _backbone_start(backbone: str, given: str | None) -> tuple[str | None, str]:
+    """(checkpoint, how the report says it starts) for ``--backbone-weights``' value:
+    None (scratch), 'imagenet' (the published weights, :mod:`trtvit_dense.models.imagenet`)
+    or a path (your checkpoint)."""
+    if not given:
+        return None, 'scratch'
+    if given == 'imagenet':
+        from ..models.imagenet import IMAGENET, imagenet_weights
+        return str(imagenet_weights(backbone)), f'ImageNet ({IMAGENET[backbone].source})'
+    return given, f'your checkpoint ({Path(given).name})'
+
+
+def start_warning(models: Sequence[CompareModel]) -> str | None:
+    """A warning when the backbones compared did not start the same way (ImageNet,
+    your checkpoint, scratch): the difference then mixes architecture and pretraining."""
+    kinds = {m.init.split(' ')[0] for m in models}
+    if len(kinds) <= 1:
+        return None
+    starts = ', '.join(f'{m.name}: {m.init}' for m in models)
+    return (f'**The backbones did not start the same way** ({starts}): the differences '
+            'below mix the architecture with the pretraining; give every backbone ImageNet '
+            'weights (`--backbone-weights NAME=imagenet`, TRT-ViT: a checkpoint of its '
+            'classifier config) for a fair comparison.')
 
 
 def _check_written(models: Sequence[CompareModel]) -> None:
@@ -489,8 +516,7 @@ def plan_text(models: Sequence[CompareModel], deploys: dict, data_summary: dict,
     from ..utils.markdown import markdown_table
     lines = ['## The plan', '', markdown_table(
         ['model', 'config', 'inherits', 'backbone init', 'schedule', 'image scale'],
-        [[m.name, m.config, m.base, f'pretrained: {m.pretrained}' if m.pretrained else 'scratch',
-          m.schedule, 'x'.join(map(str, m.scale)) if m.scale else '-'] for m in models]), '']
+        [[m.name, m.config, m.base, m.init, m.schedule, 'x'.join(map(str, m.scale)) if m.scale else '-'] for m in models]), '']
     for task, path in deploys.items():
         deploy = load_deploy_config(path)
         lines.append(f'- deploy ({task}, {path}): dynamic ONNX, profile '
@@ -554,6 +580,10 @@ def run_compare(datasets: Sequence[tuple[DataSpec, Sequence[str] | None]], work_
     work_dir = Path(work_dir)
     options = options or BenchmarkOptions()
     step_s, data_summary, models, deploys = {}, {}, [], {}
+    for name, value in (weights or {}).items():  # ImageNet weights there, before any write
+        if value == 'imagenet':
+            from ..models.imagenet import imagenet_weights
+            imagenet_weights(name)
     start = time.perf_counter()
     on_step(f'[1/4] reading and checking {len(datasets)} dataset(s), writing configs to '
             f'{work_dir / "configs"}/')
@@ -626,8 +656,9 @@ def run_compare(datasets: Sequence[tuple[DataSpec, Sequence[str] | None]], work_
 
     on_step('[4/4] report')
     misses = check_targets(rows, targets) if targets else []
+    warning = start_warning(models)
     extra = ['## TRT-ViT vs ResNet-50 (same head, data, schedule and images)', '',
-             compare_table(rows), '', '## The data', '']
+             *([warning, ''] if warning else []), compare_table(rows), '', '## The data', '']
     for task, summary in data_summary.items():
         extra += [f"- {task}: {len(summary['classes'])} classes, "
                   + ', '.join(f"{s} {v['images']} images" for s, v in summary['splits'].items())
@@ -636,9 +667,9 @@ def run_compare(datasets: Sequence[tuple[DataSpec, Sequence[str] | None]], work_
     extra += ['', '## Training', '']
     from ..utils.markdown import markdown_table
     extra += [markdown_table(['model', 'config', 'backbone init', 'training s'], [
-        [t['name'], t['config'], 'pretrained' if t.get('backbone_weights') else 'scratch',
+        [t['name'], t['config'], m.init,
          f"{t['train_s']:.0f}" + (' (earlier run)' if t.get('reused') else '')]
-        for t in trained]), '']
+        for m, t in zip(models, trained)]), '']
     steps = ', '.join(f'{k} {v:.0f} s' for k, v in step_s.items())
     extra += [f'Wall time of this run: {steps}, total {sum(step_s.values()) / 60:.1f} min.', '']
     if targets:

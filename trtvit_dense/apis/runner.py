@@ -175,6 +175,14 @@ def _use_backbone_weights(cfg: Config, path: str, prefix: Optional[str] = None) 
     and must all be there; they are written to ``<work_dir>/pretrained/`` and
     ``model.backbone.init_cfg`` loads that file. Returns its path."""
     from ..models.pretrained import match_backbone_weights, save_backbone_weights
+    if path == 'imagenet':  # the published ImageNet weights of the config's backbone
+        from ..models.imagenet import imagenet_weights
+        from ..models.zoo import backbone_name
+        name = backbone_name(cfg.model.backbone)
+        if name is None:
+            raise ConfigError(f'--backbone-weights imagenet: {describe_model(cfg)} has no '
+                              'known ImageNet weights; give a checkpoint path')
+        path = str(imagenet_weights(name))
     if not osp.isfile(path):
         raise ConfigError(f'--backbone-weights file {path!r} does not exist')
     target = model_weight_shapes(cfg, 'backbone')

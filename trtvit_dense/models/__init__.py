@@ -1,3 +1,3 @@
-from .backbones import TRTViT
+from .backbones import NextViT, TRTViT
 
-__all__ = ['TRTViT']
+__all__ = ['NextViT', 'TRTViT']

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 __all__ = ['BackboneEntry', 'FamilyEntry', 'BACKBONES', 'FAMILIES', 'BASELINE',
-           'get_backbone', 'get_family', 'family_config', 'backbones_of']
+           'get_backbone', 'get_family', 'family_config', 'backbones_of', 'backbone_name']
 
 
 @dataclass(frozen=True)
@@ -91,6 +91,18 @@ def family_config(family: str, backbone: str, recipe: str = 'full') -> str | Non
     if tag is None or pattern is None:
         return None
     return pattern.format(tag)
+
+
+def backbone_name(backbone_cfg) -> str | None:
+    """The registry name of a config's ``model.backbone`` (None: not a registry one)."""
+    kind, arch = backbone_cfg.get('type'), backbone_cfg.get('arch')
+    if kind == 'TRTViT':
+        return f'trtvit-{arch or "a"}'
+    if kind == 'NextViT':
+        return f'nextvit-{arch or "s"}'
+    if kind in ('ResNet', 'ResNetV1c') and backbone_cfg.get('depth') == 50:
+        return 'r50' if kind == 'ResNet' else 'r50-v1c'
+    return None
 
 
 def backbones_of(family: str, recipe: str = 'full') -> tuple[str, ...]:

@@ -124,9 +124,17 @@ class CheckpointMismatch(CheckpointError):
 
 
 def read_checkpoint(path: str) -> dict:
-    """``torch.load`` of ``path`` on the CPU under the safe (``weights_only``) loader,
-    every failure turned into one :class:`CheckpointError` line naming the file."""
+    """``torch.load`` of ``path`` on the CPU under the safe (``weights_only``) loader (a
+    ``.safetensors`` file: safetensors' loader), every failure turned into one
+    :class:`CheckpointError` line naming the file."""
     path = str(path)
+    if path.endswith('.safetensors'):  # timm's and Hugging Face's weights: tensors only
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+        try:
+            return dict(load_file(path, device='cpu'))
+        except (SafetensorError, OSError) as e:
+            raise CheckpointError(_unreadable(f'checkpoint {path}', str(e))) from None
     damage = checkpoint_damage(path)
     if damage is not None:
         raise CheckpointError(f'checkpoint {path} cannot be read: {damage}; use another '
