@@ -2,6 +2,7 @@
 coco128_semseg), each model trained for one step, deployed, verified, evaluated and
 timed once; and training through torchrun (--gpus)."""
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -18,13 +19,15 @@ pytestmark = pytest.mark.slow
 
 
 def test_coco128_through_the_whole_command(shared_data, tmp_path, capsys):
-    """Over a minute: two RetinaNets (TRT-ViT-A, R50) each trained one step, exported,
-    verified at six shapes, evaluated and timed on two backends; the parts are what the
-    command is, and each is already at its smallest (2 images, 1 timed iteration)."""
+    """Over a minute: three RetinaNets (TRT-ViT-A, Next-ViT-S, R50) each trained one step,
+    exported, verified at six shapes, evaluated and timed on two backends; the parts are
+    what the command is, and each is already at its smallest (2 images, 1 timed
+    iteration)."""
     root = shared_data('coco128')
     work = tmp_path / 'work'
     run_compare_tool('--ann-file', root / 'annotations/instances_train2017.json',
                      '--images', root / 'train2017', '--models', 'retinanet', '--epochs', 1,
+                     '--backbones', 'trtvit-a', 'nextvit-s', 'r50',
                      '--train-subset', 2, '--image-scale', 192, 160, '--num-images', 2,
                      '--iters', 1, '--warmup-s', 0,
                      '--jobs', 1, '--no-progress', '--work-dir', work,
@@ -33,7 +36,10 @@ def test_coco128_through_the_whole_command(shared_data, tmp_path, capsys):
     doc = json.loads((work / 'report.json').read_text())
     assert [(r['name'], r['backend']) for r in doc['rows']] == [
         ('retinanet_trtvit-a', 'pytorch'), ('retinanet_trtvit-a', 'onnxruntime'),
+        ('retinanet_nextvit-s', 'pytorch'), ('retinanet_nextvit-s', 'onnxruntime'),
         ('retinanet_r50', 'pytorch'), ('retinanet_r50', 'onnxruntime')]
+    # the TRT-ViT vs R50 table has a Next-ViT-S row against the same R50 row
+    assert re.search(r'\| retinanet \| onnxruntime \| fp32 \| Next-ViT-S \| \d+ \|', out), out
     assert 'category ids that are not contiguous (1..90' in out
     assert '## TRT-ViT vs ResNet-50' in out
     cfg = load_config(str(work / 'configs/retinanet_trtvit-a.py'))

@@ -94,11 +94,12 @@ TOY_CONFIGS = [c for c in CONFIGS if c.startswith('configs/toy/')]
 
 
 def test_toy_configs_pair_trtvit_a_with_r50():
-    assert len(TOY_CONFIGS) == 9
+    """Each family's toy TRT-ViT-A config, and R50 and Next-ViT-S deltas on it."""
+    assert len(TOY_CONFIGS) == 13
     for config in TOY_CONFIGS:
-        for r50 in ('_r50_', '_r50-v1c_'):
-            if r50 in config:
-                assert config.replace(r50, '_trtvit-a_') in TOY_CONFIGS
+        for other in ('_r50_', '_r50-v1c_', '_nextvit-s_'):
+            if other in config:
+                assert config.replace(other, '_trtvit-a_') in TOY_CONFIGS
 
 
 @pytest.mark.parametrize('config', TOY_CONFIGS)

@@ -201,6 +201,8 @@ def _backbone_name(cfg: Config) -> str:
     bb = cfg.model.backbone
     if bb.get('type') in ('TRTViT', 'trtvit_dense.TRTViT'):
         return f"TRT-ViT-{str(bb.get('arch', 'a')).upper()}"
+    if bb.get('type') in ('NextViT', 'trtvit_dense.NextViT'):
+        return f"Next-ViT-{str(bb.get('arch', 's')).upper()}"
     depth = bb.get('depth')
     return f"{bb.get('type')}{depth if depth else ''}"
 
