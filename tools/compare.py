@@ -54,8 +54,8 @@ def parse_args(argv=None):
                         'R-CNN with masks, else RetinaNet; UPerNet; the classifier)')
     models.add_argument('--backbones', nargs='+', default=['trtvit-a', 'r50'],
                         choices=list(BACKBONES),
-                        help='default: trtvit-a r50 (r50-v1c: the ResNetV1c-50 of UPerNet '
-                        'and its classifier)')
+                        help='default: trtvit-a r50 (r50-v1c: the ResNetV1c-50 of the '
+                        'segmentors and its classifier)')
     models.add_argument('--backbone-weights', nargs='+', default=[],
                         metavar='BACKBONE=PATH|imagenet',
                         help='pretrained weights per backbone, e.g. nextvit-s=imagenet '

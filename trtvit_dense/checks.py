@@ -63,21 +63,26 @@ def check_channels(cfg: Config) -> None:
                 f'model.head.in_channels={head.in_channels} does not match the last output '
                 f'of {backbone}: {channels[-1]} channels; set model.head.in_channels='
                 f'{channels[-1]}')
+    # a segmentor's heads read the neck's outputs when it has one (Semantic FPN's FPN)
+    feeds, source = channels, backbone
+    if isinstance(neck, dict) and 'out_channels' in neck and 'decode_head' in model:
+        feeds = [neck['out_channels']] * neck.get('num_outs', len(channels))
+        source = f"the neck ({neck.get('type')})"
     for key in ('decode_head', 'auxiliary_head'):
         head = model.get(key)
         if not isinstance(head, dict) or 'in_channels' not in head:
             continue
         index = head.get('in_index', -1)
         if isinstance(index, int):
-            expected = channels[index]
+            expected = feeds[index]
             given = head.in_channels
         else:
-            expected = [channels[i] for i in index]
+            expected = [feeds[i] for i in index]
             given = list(head.in_channels)
         if given != expected:
             raise ConfigError(
                 f'model.{key}.in_channels={given} does not match the outputs of '
-                f'{backbone} at in_index={index}: {expected}; set '
+                f'{source} at in_index={index}: {expected}; set '
                 f'model.{key}.in_channels={expected}')
 
 

@@ -29,6 +29,9 @@ def test_every_task_and_variant_has_a_config():
         f'configs/retinanet/retinanet_nextvit-{v}_fpn_1x_coco.py',
         f'configs/upernet/upernet_nextvit-{v}_4xb4-160k_ade20k-512x512.py',
         f'configs/imagenet/nextvit-{v}_8xb128_in1k.py')}
+    expected |= {f'configs/sem_fpn/fpn_{b}_4xb4-80k_ade20k-512x512.py' for b in (
+        'trtvit-a', 'trtvit-b', 'trtvit-c', 'trtvit-d', 'nextvit-s', 'nextvit-b', 'nextvit-l',
+        'r50')}
     expected |= {'configs/mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py',
                  'configs/retinanet/retinanet_r50_fpn_1x_coco.py',
                  'configs/upernet/upernet_r50_4xb4-160k_ade20k-512x512.py'}
@@ -52,7 +55,7 @@ def test_config_channels_match_backbone(config):
     if cfg.default_scope == 'mmpretrain':  # the pooled last stage feeds the head
         assert channels == channels[-1:] and cfg.model.head.in_channels == channels[-1]
         assert cfg.model.neck.type == 'GlobalAveragePooling'
-    elif cfg.default_scope == 'mmdet':
+    elif cfg.default_scope == 'mmdet' or cfg.model.get('neck'):  # ... or Semantic FPN
         assert list(cfg.model.neck.in_channels) == channels
     else:
         assert list(cfg.model.decode_head.in_channels) == channels
@@ -64,7 +67,12 @@ def test_config_channels_match_backbone(config):
 def test_optimizer_and_norms(config):
     cfg = load_config(str(ROOT / config))
     optimizer = cfg.optim_wrapper.optimizer
-    assert optimizer.type == 'AdamW' and optimizer.weight_decay == 0.05
+    if config.startswith('configs/sem_fpn/'):  # PVT's Semantic FPN recipe (the papers')
+        assert optimizer.type == 'AdamW' and optimizer.lr == 1e-4
+        assert optimizer.weight_decay == 1e-4 and cfg.train_cfg.max_iters == 80000
+        assert [(s.type, s.power) for s in cfg.param_scheduler] == [('PolyLR', 0.9)]
+        optimizer = dict(optimizer, weight_decay=0.05)  # the rest as every config
+    assert optimizer['type'] == 'AdamW' and optimizer['weight_decay'] == 0.05
     paramwise = cfg.optim_wrapper.paramwise_cfg
     assert paramwise.norm_decay_mult == 0. and paramwise.bias_decay_mult == 0.
     if cfg.default_scope == 'mmpretrain':  # the ImageNet recipe (DeiT/Swin)

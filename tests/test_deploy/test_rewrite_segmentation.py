@@ -30,6 +30,9 @@ ROOT = Path(__file__).parents[2]
 TRTVIT_A = 'configs/upernet/upernet_trtvit-a_4xb4-160k_ade20k-512x512.py'
 R50 = 'configs/upernet/upernet_r50_4xb4-160k_ade20k-512x512.py'
 TOY = 'configs/toy/upernet_trtvit-a_toy.py'
+# Semantic FPN: a neck between backbone and head (the papers' ADE20K head)
+FPN_TRTVIT_A = 'configs/sem_fpn/fpn_trtvit-a_4xb4-80k_ade20k-512x512.py'
+FPN_NEXTVIT_S = 'configs/sem_fpn/fpn_nextvit-s_4xb4-80k_ade20k-512x512.py'
 OPSET = 17
 TRACE_SHAPE = (1, 3, 128, 128)
 # Shapes run in ORT: the trace shape, then sizes and batches the trace never saw
@@ -128,7 +131,8 @@ def build_segmentor():
         if config not in cache:
             cfg = Config.fromfile(str(ROOT / config))
             cfg.model.decode_head.channels = 32
-            cfg.model.auxiliary_head.channels = 16
+            if cfg.model.get('auxiliary_head'):  # Semantic FPN has none
+                cfg.model.auxiliary_head.channels = 16
             cfg.model.backbone.init_cfg = None
             cfg.model.data_preprocessor.test_cfg = dict(size_divisor=32)
             torch.manual_seed(0)
@@ -199,7 +203,7 @@ BATCHES = {'batch1': ([0], (160, 160), True), 'batch2': ([1, 2], (150, 100), Fal
 
 
 @pytest.mark.parametrize('batch', list(BATCHES))
-@pytest.mark.parametrize('config', [TRTVIT_A, R50, TOY])
+@pytest.mark.parametrize('config', [TRTVIT_A, R50, TOY, FPN_TRTVIT_A, FPN_NEXTVIT_S])
 def test_matches_mmseg_predict(build_segmentor, wrapped, image_paths, config, batch):
     model = build_segmentor(config)
     indices, scale, keep_ratio = BATCHES[batch]

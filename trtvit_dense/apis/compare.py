@@ -273,9 +273,10 @@ def write_model_config(data: UserDataset, family: str, backbone: str, recipe: st
                   f"val_evaluator = dict(ann_file={val['ann_file']!r})",
                   'test_evaluator = val_evaluator', '']
     elif task == 'segmentation':
-        lines.append("model = dict(decode_head=dict(num_classes=num_classes), "
-                     "auxiliary_head=dict(num_classes=num_classes)"
-                     + (f', data_preprocessor=dict(size=({crop}, {crop}))' if crop else '') + ')')
+        aux = ("auxiliary_head=dict(num_classes=num_classes), "
+               if cfg.model.get('auxiliary_head') else '')  # Semantic FPN has none
+        lines.append("model = dict(decode_head=dict(num_classes=num_classes), " + aux
+                     + (f'data_preprocessor=dict(size=({crop}, {crop}))' if crop else '') + ')')
 
         def dataset(split):
             info = data.splits[split]
@@ -439,15 +440,16 @@ def plan_models(data: UserDataset, families: Sequence[str], backbones: Sequence[
     models, facts = [], None
     for family in families:
         for backbone in backbones:
-            if family == 'upernet' and backbone == 'r50' and 'r50-v1c' in backbones:
-                continue  # one UPerNet R50 (it is ResNetV1c)
+            segmentor = FAMILY_TASK[family] == 'segmentation'
+            if segmentor and backbone == 'r50' and 'r50-v1c' in backbones:
+                continue  # one segmentor R50 (it is ResNetV1c)
             if FAMILY_TASK[family] == 'detection' and backbone == 'r50-v1c':
                 continue  # a detector's R50 is mmdet's ResNet
             path, facts = write_model_config(data, family, backbone, recipe, config_dir,
                                              epochs, scale, train_subset)
-            # UPerNet's R50 is ResNetV1c: its own weights (r50-v1c=...), or ImageNet's
-            # ResNetV1c for r50=imagenet
-            key = 'r50-v1c' if family == 'upernet' and backbone == 'r50' else backbone
+            # a segmentor's R50 is ResNetV1c: its own weights (r50-v1c=...), or
+            # ImageNet's ResNetV1c for r50=imagenet
+            key = 'r50-v1c' if segmentor and backbone == 'r50' else backbone
             given = (weights or {}).get(key) or (weights or {}).get(backbone)
             pretrained, init = _backbone_start(key if given == 'imagenet' else backbone, given)
             schedule = (f"{facts['iters']} iterations" if 'iters' in facts

@@ -46,15 +46,16 @@ BACKBONES = {b.name: b for b in (
     *(BackboneEntry(f'nextvit-{v}', 'timm', (96, 256, 512, 1024),
                     f'timm: nextvit_{size}.bd_in1k', f'imagenet/nextvit-{v}_8xb128_in1k.py')
       for v, size in (('s', 'small'), ('b', 'base'), ('l', 'large'))),
-    # the detectors' ResNet-50 (mmdet's ResNet); UPerNet's R50 config is mmseg's
-    # ResNetV1c, so 'r50' and 'r50-v1c' both name it there
+    # the detectors' ResNet-50 (mmdet's ResNet); the segmentors' R50 configs are mmseg's
+    # ResNetV1c, so 'r50' and 'r50-v1c' both name them there
     BackboneEntry('r50', 'mmdet', (256, 512, 1024, 2048),
                   'torchvision: ResNet50_Weights.IMAGENET1K_V1 (mmpretrain resnet50_8xb32_in1k)',
                   'imagenet/r50_8xb128_in1k.py'),
     BackboneEntry('r50-v1c', 'mmseg', (256, 512, 1024, 2048),
                   'mmpretrain resnetv1c50_8xb32_in1k',
                   'imagenet/r50-v1c_8xb128_in1k.py',
-                  tags={'mask_rcnn': None, 'retinanet': None, 'upernet': 'r50'}),
+                  tags={'mask_rcnn': None, 'retinanet': None, 'upernet': 'r50',
+                        'semantic_fpn': 'r50'}),
 )}
 BASELINE = 'r50'
 
@@ -65,6 +66,9 @@ FAMILIES = {f.name: f for f in (
                 'toy/retinanet_{}_fpn_toy.py'),
     FamilyEntry('upernet', 'segmentation', 'upernet',
                 'upernet/upernet_{}_4xb4-160k_ade20k-512x512.py', 'toy/upernet_{}_toy.py'),
+    # the head the TRT-ViT and Next-ViT papers report on ADE20K (PVT's schedule)
+    FamilyEntry('semantic_fpn', 'segmentation', 'sem-fpn',
+                'sem_fpn/fpn_{}_4xb4-80k_ade20k-512x512.py', None),
     FamilyEntry('imagenet', 'classification', 'classifier', 'imagenet/{}_8xb128_in1k.py',
                 'toy/classifier_{}_toy.py'),
 )}
