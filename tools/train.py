@@ -25,7 +25,7 @@ def parse_args(argv=None):
                         'classifier, a bare backbone state dict or a whole model; every '
                         'backbone weight must be in it (key prefix found automatically). '
                         "'imagenet': the backbone's published ImageNet weights (timm's "
-                        "for Next-ViT, torchvision's for R50; docs/pretrained.md)
+                        "for Next-ViT, torchvision's for R50; docs/pretrained.md)")
     parser.add_argument('--backbone-prefix', metavar='PREFIX',
                         help="key prefix of the backbone in --backbone-weights, e.g. "
                         "'backbone.' (default: found automatically)")
