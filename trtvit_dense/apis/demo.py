@@ -25,10 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
+from ..models import zoo
 from . import training
 from .training import DONE_FILE, TrainingError, TrainJob, train_model, train_models
 
-__all__ = ['TrainJob', 'DEMO_MODELS', 'DEMO_FAMILIES', 'PRETRAIN_MODELS', 'DEMO_DEPLOY_CONFIGS',
+__all__ = ['TrainJob', 'DEMO_MODELS', 'DEMO_FAMILIES', 'DEMO_BACKBONES', 'PRETRAIN_MODELS', 'DEMO_DEPLOY_CONFIGS',
            'DEMO_TARGETS', 'TrainingError', 'demo_datasets',
            'DemoResult', 'demo_benchmark_options',
            'make_demo_data', 'train_model', 'train_models', 'check_targets', 'run_demo',
@@ -37,22 +38,21 @@ __all__ = ['TrainJob', 'DEMO_MODELS', 'DEMO_FAMILIES', 'PRETRAIN_MODELS', 'DEMO_
 logger = logging.getLogger(__name__)
 
 
-DEMO_MODELS = (
-    TrainJob('mask-rcnn_trtvit-a', 'trtvit_dense::toy/mask-rcnn_trtvit-a_fpn_toy.py'),
-    TrainJob('mask-rcnn_r50', 'trtvit_dense::toy/mask-rcnn_r50_fpn_toy.py'),
-    TrainJob('retinanet_trtvit-a', 'trtvit_dense::toy/retinanet_trtvit-a_fpn_toy.py'),
-    TrainJob('retinanet_r50', 'trtvit_dense::toy/retinanet_r50_fpn_toy.py'),
-    TrainJob('upernet_trtvit-a', 'trtvit_dense::toy/upernet_trtvit-a_toy.py'),
-    TrainJob('upernet_r50', 'trtvit_dense::toy/upernet_r50_toy.py'),
-)
+DEMO_FAMILIES = ('mask_rcnn', 'retinanet', 'upernet')
+DEMO_BACKBONES = ('trtvit-a', 'r50')
+
+
+def _toy_job(family: str, backbone: str) -> TrainJob:
+    """The registry's toy model of ``family`` with ``backbone`` (named as the compare
+    command names it)."""
+    return TrainJob(f'{zoo.get_family(family).prefix}_{backbone}',
+                    f'trtvit_dense::{zoo.family_config(family, backbone, "toy")}')
+
+
+DEMO_MODELS = tuple(_toy_job(f, b) for f in DEMO_FAMILIES for b in DEMO_BACKBONES)
 # the pretraining of --pretrain: one toy classifier per backbone of DEMO_MODELS (mmseg's
 # UPerNet R50 has the ResNetV1c stem, so it gets its own)
-PRETRAIN_MODELS = (
-    TrainJob('classifier_trtvit-a', 'trtvit_dense::toy/classifier_trtvit-a_toy.py'),
-    TrainJob('classifier_r50', 'trtvit_dense::toy/classifier_r50_toy.py'),
-    TrainJob('classifier_r50-v1c', 'trtvit_dense::toy/classifier_r50-v1c_toy.py'),
-)
-DEMO_FAMILIES = ('mask_rcnn', 'retinanet', 'upernet')
+PRETRAIN_MODELS = tuple(_toy_job('imagenet', b) for b in (*DEMO_BACKBONES, 'r50-v1c'))
 # the shipped toy deploy configs (the demo derives its own profiles from the data; the
 # TensorRT acceptance run uses these)
 DEMO_DEPLOY_CONFIGS = {
@@ -118,7 +118,7 @@ def demo_datasets(data_dir: str | Path = 'data',
 def run_demo(work_dir: str | Path = 'work_dirs/demo', data_dir: str | Path = 'data',
              options=None, on_step: Callable[[str], None] = print, jobs: int = 1,
              pretrain: bool = False, families: Sequence[str] | None = None,
-             backbones: Sequence[str] = ('trtvit-a', 'r50'), epochs: int | None = None,
+             backbones: Sequence[str] = DEMO_BACKBONES, epochs: int | None = None,
              train_subset: int | None = None) -> DemoResult:
     """The demo: the compare command (:func:`trtvit_dense.apis.compare.run_compare`) on
     the toy data with the toy recipe, and the accuracy targets (see the module docstring).
