@@ -20,7 +20,7 @@ import sys
 
 from mmengine.config import DictAction
 
-from trtvit_dense.benchmark.compare import FAMILIES
+from trtvit_dense.benchmark.compare import BACKBONES, FAMILIES
 from trtvit_dense.deploy.backends import BACKENDS, DEVICES
 from trtvit_dense.deploy.precision import PRECISIONS
 
@@ -34,12 +34,13 @@ def parse_args(argv=None):
                         'engine (no file: seeded random weights, for latency); repeat the '
                         'flag for more models')
     parser.add_argument('--compare', choices=list(FAMILIES),
-                        help='benchmark TRT-ViT a-d and ResNet-50 under this detector/'
-                        'segmentor (or as ImageNet classifiers) and print latency ratios '
-                        'next to accuracy differences')
+                        help='benchmark every backbone of the registry (TRT-ViT a-d, '
+                        'Next-ViT s/b/l) against ResNet-50 under this detector/segmentor '
+                        '(or as ImageNet classifiers) and print latency ratios next to '
+                        'accuracy differences')
     parser.add_argument('--archs', nargs='+', default=None,
-                        help='backbones for --compare (default: trtvit-a trtvit-b trtvit-c '
-                        'trtvit-d r50)')
+                        help='backbones for --compare (default: ' + ' '.join(BACKBONES)
+                        + '; R50 is always added)')
     parser.add_argument('--checkpoint-dir',
                         help='for --compare: checkpoints named <config name>.pth')
     parser.add_argument('--backends', nargs='+', default=['pytorch', 'onnxruntime'],

@@ -154,6 +154,19 @@ def test_compare_imagenet_classifiers():
         assert '| TRT-ViT-A | 90 | 100 | 0.90 | 0.80 | top1 | 81.5 | 80.0 | +1.5 |' in row
 
 
+def test_the_compare_commands_models_group_by_their_family():
+    """Configs the compare command writes (``<prefix>_<backbone>.py``) meet their R50:
+    Semantic FPN's ``sem-fpn_`` models among them."""
+    rows = [make_row('a', 'onnxruntime', 90, 80, 0, task='segmentation',
+                     config='work/configs/sem-fpn_trtvit-a.py'),
+            make_row('r', 'onnxruntime', 100, 100, 0, task='segmentation',
+                     backbone='ResNetV1c50', config='work/configs/sem-fpn_r50.py')]
+    rows[0]['accuracy'], rows[1]['accuracy'] = dict(mIoU=41.0), dict(mIoU=40.0)
+    table = compare_table(rows)
+    assert 'No R50 row' not in table
+    assert next(ln for ln in table.splitlines() if ln.startswith('| semantic_fpn'))
+
+
 def test_compare_specs(tmp_path):
     (tmp_path / 'retinanet_trtvit-b_fpn_1x_coco.pth').write_bytes(b'x')
     specs = compare_specs('retinanet', ('trtvit-a', 'trtvit-b'), tmp_path)

@@ -57,6 +57,13 @@ def test_bad_arguments_are_refused(kwargs, match):
         NextViT(**kwargs)
 
 
+def test_the_final_norm_trains_only_where_it_is_used():
+    """Dense heads read the raw stages: timm's final BN gets no gradient there, so it
+    must not ask for one (DistributedDataParallel stops on unused parameters)."""
+    assert not any(p.requires_grad for p in NextViT('s').norm.parameters())
+    assert all(p.requires_grad for p in NextViT('s', final_norm=True).norm.parameters())
+
+
 def test_frozen_stages_stay_frozen_and_norm_eval(small):
     model = NextViT('s', frozen_stages=2, norm_eval=True).train()
     frozen = [model.stem, model.stages[0], model.stages[1]]

@@ -582,10 +582,14 @@ def run_compare(datasets: Sequence[tuple[DataSpec, Sequence[str] | None]], work_
     work_dir = Path(work_dir)
     options = options or BenchmarkOptions()
     step_s, data_summary, models, deploys = {}, {}, [], {}
+    tasks = {spec.task for spec, _ in datasets}
     for name, value in (weights or {}).items():  # ImageNet weights there, before any write
         if value == 'imagenet':
             from ..models.imagenet import imagenet_weights
-            imagenet_weights(name)
+            if name != 'r50' or tasks - {'segmentation'}:
+                imagenet_weights(name)
+            if name == 'r50' and 'segmentation' in tasks:  # the segmentors' R50: ResNetV1c
+                imagenet_weights('r50-v1c')
     start = time.perf_counter()
     on_step(f'[1/4] reading and checking {len(datasets)} dataset(s), writing configs to '
             f'{work_dir / "configs"}/')

@@ -95,6 +95,9 @@ def _family(row: dict) -> str:
     (``mask-rcnn_``), or after it when nothing comes before (``_8xb128_in1k``); any other
     classifier (the toy ones) compares as 'imagenet'."""
     stem = Path(row['config']).stem
+    for family, entry in zoo.FAMILIES.items():  # the compare command's <prefix>_<backbone>
+        if stem.startswith(f'{entry.prefix}_') and stem.count('_') == 1:
+            return family
     for family, pattern in FAMILIES.items():
         before, after = Path(pattern).stem.split('{}')
         if (before and stem.startswith(before)) or (not before and stem.endswith(after)):

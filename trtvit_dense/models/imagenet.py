@@ -104,10 +104,22 @@ def resolve_weights(weights: dict, fetch: bool = True) -> dict:
             for name, value in weights.items()}
 
 
+# the files whose keys are the backbone's as they are (mmengine loads them directly);
+# mmpretrain's ResNetV1c (a classifier's keys, another stem layout) needs
+# --backbone-weights, which maps them
+AS_THEY_ARE = ('nextvit-s', 'nextvit-b', 'nextvit-l', 'r50')
+
+
 def _load_imagenet_scheme(filename: str, map_location=None, logger=None):
     """mmengine's CheckpointLoader for ``imagenet://<backbone>``."""
     from ..utils.checkpoint import read_checkpoint
-    return read_checkpoint(str(imagenet_weights(filename[len(SCHEME):])))
+    name = filename[len(SCHEME):]
+    if name in IMAGENET and name not in AS_THEY_ARE:
+        raise WeightsUnavailable(f'{filename}: the keys of {IMAGENET[name].source} do not '
+                                 'load into the backbone as they are; give '
+                                 f'--backbone-weights {name}=imagenet (tools/compare.py) or '
+                                 '--backbone-weights imagenet (tools/train.py), which map them')
+    return read_checkpoint(str(imagenet_weights(name)))
 
 
 def register_scheme() -> None:

@@ -89,8 +89,8 @@ def match_backbone_weights(weights: Mapping[str, torch.Tensor],
     checkpoint state dict ``weights`` (read from ``source``).
 
     Every (prefix, layout) pair is tried (only ``prefix`` when given) and the one that
-    fits most target weights wins; it must fit all of them, BatchNorm step counters
-    included, with their shapes.
+    fits most target weights wins; it must fit all of them with their shapes (BatchNorm
+    step counters, when the checkpoint has none at all where they belong, start at 0).
 
     Raises:
         ValueError: no candidate fits every weight of the target; the message names
@@ -105,6 +105,11 @@ def match_backbone_weights(weights: Mapping[str, torch.Tensor],
             if best is None or len(found) > len(best[2]):
                 best = (pre, name, found)
     pre, name, found = best
+    # BatchNorm step counters are not weights: checkpoints saved before torch 0.4.1 (and
+    # some published ones) lack them; mmcv's BN (momentum 0.1) never reads them
+    counters = [k for k in target if k not in found and k.endswith('.num_batches_tracked')]
+    if counters and len(found) + len(counters) == len(target):
+        found = dict(found, **{k: torch.zeros((), dtype=torch.long) for k in counters})
     if len(found) == len(target):
         return BackboneWeights(state_dict={k: found[k] for k in target}, prefix=pre,
                                layout=name, unused=len(weights) - len(found))

@@ -110,6 +110,8 @@ class NextViT(BaseModule):
         self.final_norm = final_norm
         net = _timm_nextvit(self.arch_settings[arch], drop_path_rate)
         self.stem, self.stages, self.norm = net.stem, net.stages, net.norm
+        if not final_norm:  # kept for timm's keys, but unused: no gradient (DDP would stop)
+            self.norm.requires_grad_(False)
         self.out_channels = [info['num_chs'] for info in net.feature_info]
         self._freeze_stages()
 
