@@ -48,7 +48,7 @@ def test_keys_are_timms_so_its_imagenet_checkpoints_load_as_they_are(arch):
 
 @pytest.mark.parametrize('kwargs, match', [
     (dict(arch='xl'), r"NextViT arch must be one of \['b', 'l', 's'\], got 'xl'"),
-    (dict(out_indices=(0, 4)), r'out_indices must be ints in \[-4, 3\], got \(0, 4\)'),
+    (dict(out_indices=(0, 4)), r'out_indices entry 4 is out of range \[-4, 3\]'),
     (dict(out_indices=(1, -3)), r'out_indices \(1, -3\) name a stage twice'),
     (dict(frozen_stages=5), r'frozen_stages must be in \[-1, 4\], got 5'),
 ])

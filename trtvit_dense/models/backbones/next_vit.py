@@ -29,6 +29,7 @@ from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ...registry import MODELS
+from .trt_vit import parse_out_indices
 
 __all__ = ['NextViT', 'reparameterize']
 
@@ -100,7 +101,7 @@ class NextViT(BaseModule):
             raise ValueError(f'NextViT arch must be one of {sorted(self.arch_settings)}, '
                              f'got {arch!r}')
         self.arch = arch
-        self.out_indices = self._parse_out_indices(out_indices)
+        self.out_indices = parse_out_indices(out_indices, self.num_stages)
         if not -1 <= frozen_stages <= self.num_stages:
             raise ValueError(f'frozen_stages must be in [-1, {self.num_stages}], '
                              f'got {frozen_stages}')
@@ -114,19 +115,6 @@ class NextViT(BaseModule):
             self.norm.requires_grad_(False)
         self.out_channels = [info['num_chs'] for info in net.feature_info]
         self._freeze_stages()
-
-    def _parse_out_indices(self, out_indices) -> tuple:
-        if isinstance(out_indices, int):
-            out_indices = (out_indices, )
-        parsed = []
-        for index in out_indices:
-            if not isinstance(index, int) or not -self.num_stages <= index < self.num_stages:
-                raise ValueError(f'out_indices must be ints in [-{self.num_stages}, '
-                                 f'{self.num_stages - 1}], got {tuple(out_indices)}')
-            parsed.append(index % self.num_stages)
-        if len(set(parsed)) != len(parsed):
-            raise ValueError(f'out_indices {tuple(out_indices)} name a stage twice')
-        return tuple(sorted(parsed))
 
     def _freeze_stages(self) -> None:
         frozen = ([self.stem] if self.frozen_stages >= 0 else []) + \

@@ -236,6 +236,26 @@ def switch_to_deploy(model: nn.Module) -> nn.Module:
     return model
 
 
+def parse_out_indices(out_indices: Union[int, Sequence[int]], num_stages: int
+                      ) -> Tuple[int, ...]:
+    """``out_indices`` (an int or ints in ``[-num_stages, num_stages - 1]``, each stage
+    once) as non-negative stage indices, in the given order."""
+    if isinstance(out_indices, int):
+        out_indices = [out_indices]
+    if not isinstance(out_indices, Sequence) or not out_indices:
+        raise ValueError('out_indices must be an int or a non-empty sequence of ints, '
+                         f'got {out_indices!r}')
+    parsed = []
+    for index in out_indices:
+        if not isinstance(index, int) or not -num_stages <= index < num_stages:
+            raise ValueError(f'out_indices entry {index!r} is out of range '
+                             f'[-{num_stages}, {num_stages - 1}]')
+        parsed.append(index % num_stages)
+    if len(set(parsed)) != len(parsed):
+        raise ValueError(f'out_indices {tuple(out_indices)} name a stage twice')
+    return tuple(parsed)
+
+
 @MODELS.register_module()
 class TRTViT(BaseModule):
     """TRT-ViT backbone (OpenMMLab 2.0).
@@ -364,20 +384,7 @@ class TRTViT(BaseModule):
 
     @classmethod
     def _parse_out_indices(cls, out_indices: Union[int, Sequence[int]]) -> Tuple[int, ...]:
-        if isinstance(out_indices, int):
-            out_indices = [out_indices]
-        if not isinstance(out_indices, Sequence) or not out_indices:
-            raise ValueError('out_indices must be an int or a non-empty sequence of ints, '
-                             f'got {out_indices!r}')
-        parsed = []
-        for index in out_indices:
-            if not isinstance(index, int) or not -cls.num_stages <= index < cls.num_stages:
-                raise ValueError(f'out_indices entry {index!r} is out of range '
-                                 f'[-{cls.num_stages}, {cls.num_stages - 1}]')
-            parsed.append(index % cls.num_stages)
-        if len(set(parsed)) != len(parsed):
-            raise ValueError(f'out_indices {tuple(out_indices)} name a stage twice')
-        return tuple(parsed)
+        return parse_out_indices(out_indices, cls.num_stages)
 
     def _freeze_stages(self) -> None:
         if self.frozen_stages < 0:
