@@ -202,3 +202,25 @@ def deployed_toy(tmp_path_factory, toy_data):
                           lambda folder: build(case, folder))
 
     return get
+
+
+def coco_semseg_as_user_layout(root: Path, out: Path, images: int | None = None) -> tuple:
+    """coco128_semseg in the user layout (the first ``images`` images, default all):
+    images/ (links), labels/ remapped from COCO panoptic ids to 0..132 in id order (0 =
+    unlabelled -> 255), classes.txt; returns the classes."""
+    import cv2
+    import numpy as np
+    root = Path(root).resolve()
+    categories = sorted(json.loads((root / 'panoptic_val2017.json').read_text())['categories'],
+                        key=lambda c: c['id'])
+    lut = np.full(256, 255, np.uint8)
+    for index, cat in enumerate(categories):
+        lut[cat['id']] = index
+    (out / 'images').mkdir(parents=True)
+    (out / 'labels').mkdir()
+    (out / 'classes.txt').write_text('\n'.join(c['name'] for c in categories) + '\n')
+    for image in sorted((root / 'images/val2017').glob('*.jpg'))[:images]:
+        (out / 'images' / image.name).symlink_to(image)
+        mask = cv2.imread(str(root / 'masks/val2017' / f'{image.stem}.png'), cv2.IMREAD_UNCHANGED)
+        cv2.imwrite(str(out / 'labels' / f'{image.stem}.png'), lut[mask])
+    return tuple(c['name'] for c in categories)

@@ -13,7 +13,7 @@ from trtvit_dense.apis.compare import rescaled
 from trtvit_dense.deploy.config import load_deploy_config
 
 from test_compare import run_compare_tool
-from test_userdata import coco_semseg_as_user_layout
+from conftest import coco_semseg_as_user_layout
 
 pytestmark = pytest.mark.slow
 

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
+from conftest import coco_semseg_as_user_layout
 from trtvit_dense.datasets import (DataError, read_coco_dataset,
                                         read_segmentation_dataset)
 
@@ -146,24 +147,6 @@ def test_coco128_as_a_user_dataset(shared_data, tmp_path):
     # the real export is clean: nothing repaired or dropped, only what is said of COCO
     assert set(data.findings) == {'crowd', 'image-empty', 'category-ids-sparse',
                                   'category-unused', 'category-val-only'}
-
-
-def coco_semseg_as_user_layout(root: Path, out: Path) -> tuple:
-    """coco128_semseg in the user layout: images/ (links), labels/ remapped from COCO
-    panoptic ids to 0..132 in id order (0 = unlabelled -> 255), classes.txt."""
-    categories = sorted(json.loads((root / 'panoptic_val2017.json').read_text())['categories'],
-                        key=lambda c: c['id'])
-    lut = np.full(256, 255, np.uint8)
-    for index, cat in enumerate(categories):
-        lut[cat['id']] = index
-    (out / 'images').mkdir(parents=True)
-    (out / 'labels').mkdir()
-    (out / 'classes.txt').write_text('\n'.join(c['name'] for c in categories) + '\n')
-    for image in sorted((root / 'images/val2017').glob('*.jpg')):
-        (out / 'images' / image.name).symlink_to(image)
-        mask = cv2.imread(str(root / 'masks/val2017' / f'{image.stem}.png'), cv2.IMREAD_UNCHANGED)
-        cv2.imwrite(str(out / 'labels' / f'{image.stem}.png'), lut[mask])
-    return tuple(c['name'] for c in categories)
 
 
 def test_coco128_semseg_as_a_user_dataset(shared_data, tmp_path):

@@ -86,21 +86,10 @@ def coco_export(coco128: Path, out: Path, images: int = 48) -> Export:
 
 
 def seg_export(semseg: Path, out: Path, images: int = 24) -> Export:
-    """coco128_semseg in the user layout (images/, labels/ remapped to 0..132 with 255
-    ignored, classes.txt), its first ``images`` images."""
-    semseg = semseg.resolve()
-    categories = sorted(json.loads((semseg / 'panoptic_val2017.json').read_text())['categories'],
-                        key=lambda c: c['id'])
-    lut = np.full(256, 255, np.uint8)
-    for index, cat in enumerate(categories):
-        lut[cat['id']] = index
-    (out / 'images').mkdir(parents=True)
-    (out / 'labels').mkdir()
-    (out / 'classes.txt').write_text('\n'.join(c['name'] for c in categories) + '\n')
-    for image in sorted((semseg / 'images/val2017').glob('*.jpg'))[:images]:
-        os.symlink(image, out / 'images' / image.name)
-        mask = cv2.imread(str(semseg / 'masks/val2017' / f'{image.stem}.png'), cv2.IMREAD_UNCHANGED)
-        cv2.imwrite(str(out / 'labels' / f'{image.stem}.png'), lut[mask])
+    """coco128_semseg in the user layout (conftest.coco_semseg_as_user_layout), its
+    first ``images`` images."""
+    from conftest import coco_semseg_as_user_layout
+    coco_semseg_as_user_layout(semseg, out, images)
     return Export(out)
 
 
