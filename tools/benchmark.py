@@ -22,7 +22,8 @@ from mmengine.config import DictAction
 
 from trtvit_dense.benchmark.compare import BACKBONES, FAMILIES
 from trtvit_dense.deploy.backends import BACKENDS, DEVICES
-from trtvit_dense.deploy.precision import PRECISIONS
+from trtvit_dense.deploy.precision import PRECISIONS, precision_label
+from trtvit_dense.deploy.quantize.quantizers import QUANTIZERS
 
 
 def parse_args(argv=None):
@@ -52,6 +53,9 @@ def parse_args(argv=None):
                         'model config (train, val, test; default: train)')
     parser.add_argument('--calib-num', type=int,
                         help='int8 rows: number of calibration images (default: 32)')
+    parser.add_argument('--quantizers', nargs='+', default=[], choices=list(QUANTIZERS),
+                        help='int8 rows: one per quantizer, side by side (default: the '
+                        "backend's, modelopt for tensorrt and onnxruntime for onnxruntime)")
     parser.add_argument('--deploy-cfg', nargs='+', default=[],
                         help='deploy configs (profile, export options), at most one per '
                         'task; default: configs/deploy/*_dynamic-* of the full-size models')
@@ -132,11 +136,12 @@ def main(argv=None):
             with_static=args.with_static, paired=args.paired,
             static_iters=args.static_iters,
             cfg_options=args.cfg_options, calib_data=args.calib_data,
-            calib_num=args.calib_num, batch=args.batch,
+            calib_num=args.calib_num, quantizers=tuple(args.quantizers), batch=args.batch,
             use_cache=not args.no_cache, progress=not args.no_progress)
 
         def show(row):
-            print(f"{row['name']} {row['backend']} {row['precision']}: compute "
+            print(f"{row['name']} {row['backend']} "
+                  f"{precision_label(row['precision'], row.get('quantizer'))}: compute "
                   f"{row['compute_opt']['mean_ms']:.1f} ms, e2e {row['e2e_opt']['mean_ms']:.1f} "
                   f"ms at {'x'.join(map(str, row['e2e_opt']['shape']))}; {accuracy_text(row)}",
                   flush=True)

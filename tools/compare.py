@@ -74,6 +74,9 @@ def parse_args(argv=None):
     run = parser.add_argument_group('the run')
     run.add_argument('--backends', nargs='+', default=['pytorch', 'onnxruntime'])
     run.add_argument('--precisions', nargs='+', default=['fp32'])
+    run.add_argument('--quantizers', nargs='+', default=[],
+                     help='int8 rows: one per quantizer (modelopt, onnxruntime; default: '
+                     "the backend's), calibrated on 32 training images")
     run.add_argument('--device', default='cpu')
     run.add_argument('--warmup-s', type=float, default=0.2,
                      help='timing: warm-up seconds per measurement (as tools/benchmark.py)')
@@ -129,6 +132,7 @@ def main(argv=None):
     try:
         options = BenchmarkOptions(backends=tuple(args.backends),
                                    precisions=tuple(args.precisions), device=args.device,
+                                   quantizers=tuple(args.quantizers),
                                    num_images=args.num_images, progress=not args.no_progress,
                                    cfg_options=args.cfg_options,
                                    timing=TimingSettings(warmup_s=args.warmup_s,

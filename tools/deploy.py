@@ -12,6 +12,7 @@ from mmengine.config import DictAction
 
 from trtvit_dense.deploy.backends import BACKENDS, DEVICES
 from trtvit_dense.deploy.precision import PRECISIONS
+from trtvit_dense.deploy.quantize.quantizers import QUANTIZERS
 
 
 def parse_args(argv=None):
@@ -30,6 +31,9 @@ def parse_args(argv=None):
     parser.add_argument('--calib-num', type=int,
                         help='int8: number of calibration images, spread over --calib-data '
                         '(default: 32)')
+    parser.add_argument('--quantizer', choices=list(QUANTIZERS),
+                        help='int8: who places the Q/DQ nodes (default: modelopt for '
+                        'tensorrt, onnxruntime for onnxruntime; docs/quantization.md)')
     parser.add_argument('--device', default='cpu', choices=list(DEVICES))
     parser.add_argument('--images', nargs='+',
                         help='images or folders for verification (default: the first '
@@ -55,7 +59,7 @@ def main(argv=None):
                         verify=not args.no_verify, images=args.images,
                         cfg_options=args.cfg_options, deploy_options=args.deploy_options,
                         num_threads=args.threads, calib_data=args.calib_data,
-                        calib_num=args.calib_num)
+                        calib_num=args.calib_num, quantizer=args.quantizer)
     except user_errors() as e:
         sys.exit(f'error: {e}')
     print(f"exported {result.onnx} in {result.export['seconds']:.1f} s "
@@ -65,12 +69,12 @@ def main(argv=None):
     print(f'TensorRT lint: {len(errors)} errors, {len(result.lint) - len(errors)} warnings')
     if 'int8' in result.export:
         q = result.export['int8']
-        print(f"int8 ({q['target']}: {q['activations']} activations, {q['weights']} "
-              f"weights) calibrated on {q['calibration']['images']} images of "
-              f"{q['calibration']['source']}; quantized "
-              + ', '.join(f'{op} {n}' for op, n in q['quantized'].items())
-              + f"; kept float: {len(q['excluded'])} activation MatMuls, "
-              + ', '.join(f'{n} {op}' for op, n in q['float_ops'].items()))
+        print(f"int8 by {q['quantizer']} for {q['target']} ({q['activations']} activations, "
+              f"{q['weights']} weights, float part {q['float_precision']}) calibrated on "
+              f"{q['calibration']['images']} images of {q['calibration']['source']}; "
+              'quantized ' + ', '.join(f'{op} {n}' for op, n in q['quantized'].items())
+              + f"; {q['qdq_nodes']['quantize']} Q/DQ pairs before "
+              + ', '.join(f'{n} {op}' for op, n in q['int8_inputs'].items()))
     for key, path in result.files.items():
         print(f'{key}: {path}')
     print(f'manifest: {result.manifest}')

@@ -426,28 +426,43 @@ def test_older_parser_rules_are_stricter(make, old_error, new_error):
 @pytest.mark.slow
 @pytest.mark.parametrize('case', ['mask_rcnn', 'retinanet', 'upernet'])
 def test_every_shipped_graph_parses_on_every_supported_version(case, deployed_toy, tmp_path):
-    """The graphs a TensorRT deploy builds (fp32, fp16, int8 for TensorRT) of the three
-    models lint clean under the parser rules of TensorRT 10.0 and 10.15. The fp32 graph
-    is the one tools/deploy.py wrote (conftest's ``deployed_toy``)."""
+    """The graphs a TensorRT deploy builds (fp32, fp16, int8 for TensorRT by either
+    quantizer) of the three models lint clean under the parser rules of TensorRT 10.0
+    and 10.15, and the int8 graphs run in ONNX Runtime. The fp32 graph is the one
+    tools/deploy.py wrote (conftest's ``deployed_toy``)."""
     from conftest import ROOT, TOY_DEPLOY
 
     from trtvit_dense.config import load_config
     from trtvit_dense.deploy.config import load_deploy_config
     from trtvit_dense.deploy.onnx.lint import lint_versions
     from trtvit_dense.deploy.quantize.fp16 import convert_to_fp16
-    from trtvit_dense.deploy.quantize.int8 import CalibrationImages, quantize_int8
+    from trtvit_dense.deploy.backends import open_backend
+    from trtvit_dense.deploy.quantize.int8 import CalibrationImages
+    from trtvit_dense.deploy.quantize.quantizers import QUANTIZERS, quantize_graph
     from trtvit_dense.deploy.verify import normalization
     config, deploy_cfg = TOY_DEPLOY[case]
     cfg = load_config(str(ROOT / config))
     dcfg = load_deploy_config(ROOT / deploy_cfg)
     graphs = {'fp32': deployed_toy(case) / 'deploy' / 'end2end.onnx',
-              'fp16': tmp_path / 'fp16.onnx', 'int8': tmp_path / 'int8.onnx'}
+              'fp16': tmp_path / 'fp16.onnx'}
     convert_to_fp16(graphs['fp32'], graphs['fp16'])
     rng = np.random.default_rng(0)
     images = [rng.integers(0, 255, (160, 160, 3), dtype=np.uint8) for _ in range(2)]
-    quantize_int8(graphs['fp32'], graphs['int8'],
-                  CalibrationImages(images, dcfg.opt_shape[2:], *normalization(cfg)),
-                  target='tensorrt')
+    stats = {}
+    for quantizer in QUANTIZERS:
+        graphs[f'int8 {quantizer}'] = tmp_path / f'int8_{quantizer}.onnx'
+        stats[quantizer] = quantize_graph(
+            graphs['fp32'], graphs[f'int8 {quantizer}'],
+            CalibrationImages(images, dcfg.opt_shape[2:], *normalization(cfg)),
+            quantizer=quantizer, target='tensorrt')
+        assert stats[quantizer]['qdq_nodes']['quantize'] > 0
+        x = rng.standard_normal(dcfg.opt_shape).astype(np.float32)
+        outputs = open_backend('onnxruntime', graphs[f'int8 {quantizer}'], threads=1)(x)
+        assert outputs and all(np.isfinite(np.asarray(o, float)).all()
+                               for o in outputs.values()), quantizer
+    # ModelOpt's float part is float16 for TensorRT, the other's float32
+    assert stats['modelopt']['float_precision'] == 'fp16'
+    assert stats['onnxruntime']['float_precision'] == 'fp32'
     for precision, path in graphs.items():
         for version, issues in lint_versions(path).items():
             errors = [str(i) for i in issues if i.severity == 'error']

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..config import package_config
+from ..deploy.precision import precision_label
 from ..models import zoo
 from ..utils.markdown import markdown_table
 from .plan import ModelSpec
@@ -51,7 +52,8 @@ def compare_table(rows: Sequence[dict]) -> str:
     table, missing = [], []
     groups: dict = {}
     for r in rows:
-        groups.setdefault((_family(r), r['backend'], r['precision']), []).append(r)
+        groups.setdefault((_family(r), r['backend'],
+                           precision_label(r['precision'], r.get('quantizer'))), []).append(r)
     for (family, backend, prec), group in groups.items():
         base = next((r for r in group if _is_baseline(r, family)), None)
         if base is None:

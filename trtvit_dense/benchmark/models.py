@@ -119,7 +119,8 @@ class ModelStore:
             from ..deploy.quantize.int8 import DEFAULT_CALIB_NUM
             source = self.options.calib_data or 'train'
             calib = dict(calib_data=str(Path(source).resolve()) if Path(source).is_dir()
-                         else source, calib_num=self.options.calib_num or DEFAULT_CALIB_NUM)
+                         else source, calib_num=self.options.calib_num or DEFAULT_CALIB_NUM,
+                         quantizer=row.quantizer)
             key.update(calib)
         out = self.work_dir / 'deploy' / f'{row.spec.display_name}-{cache_key(key)[:12]}'
         artifact = DeployedArtifact(out)
@@ -136,6 +137,11 @@ class ModelStore:
         data = artifact.manifest  # not read before: the deploy above wrote it
         info = dict(deploy_dir=str(out), verified=data.get('verified'),
                     verify_passed=data.get('verify_passed'))
+        int8 = (data.get('export') or {}).get('int8')
+        if int8:  # what the quantizer made of the graph, for the report's int8 table
+            info['int8'] = {k: int8.get(k) for k in (
+                'quantizer', 'target', 'float_precision', 'quantized', 'int8_inputs',
+                'qdq_nodes', 'num_nodes')}
         if data.get('verify_passed') is False:
             logger.warning('%s does not match PyTorch at the opt shape (see %s); its '
                            'accuracy is measured anyway', model_file, artifact.manifest_path)

@@ -53,6 +53,9 @@ class BenchmarkOptions:
     # deploy.pipeline.calibration_image_paths
     calib_data: str | None = None
     calib_num: int | None = None
+    # int8 rows: one per quantizer named here (deploy.quantize.quantizers); empty: the
+    # backend's default quantizer only
+    quantizers: tuple[str, ...] = ()
     use_cache: bool = True
     progress: bool = True
     seed: int = 0
@@ -68,6 +71,7 @@ class Row:
     backend: str
     precision: str
     source: str | None
+    quantizer: str | None = None  # int8 rows made here: who placed the Q/DQ nodes
 
 
 # ------------------------------------------------------------------------- planning
@@ -100,6 +104,12 @@ def plan_rows(specs: Sequence[ModelSpec], options: BenchmarkOptions) -> list[Row
     if 'int8' in options.precisions and options.calib_num is not None \
             and options.calib_num < 1:
         raise BenchmarkError(f'--calib-num must be >= 1, got {options.calib_num}')
+    from ..deploy.quantize.quantizers import QUANTIZERS, default_quantizer
+    bad = [q for q in options.quantizers if q not in QUANTIZERS]
+    if bad:
+        raise BenchmarkError(f'quantizers must be among {tuple(QUANTIZERS)}, got {bad}')
+    if options.quantizers and 'int8' not in options.precisions:
+        raise BenchmarkError('--quantizers apply to int8 rows: add int8 to --precisions')
     names = [s.display_name for s in specs]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
@@ -120,5 +130,15 @@ def plan_rows(specs: Sequence[ModelSpec], options: BenchmarkOptions) -> list[Row
             continue
         for backend in options.backends:
             precisions = ('fp32', ) if backend == 'pytorch' else options.precisions
-            rows += [Row(spec, backend, p, spec.model) for p in precisions]
+            for p in precisions:
+                if p != 'int8':
+                    rows.append(Row(spec, backend, p, spec.model))
+                    continue
+                for quantizer in options.quantizers or (default_quantizer(backend), ):
+                    if QUANTIZERS[quantizer].available() is None:
+                        raise BenchmarkError(
+                            f"int8 rows by {quantizer} for {backend}: NVIDIA Model "
+                            "Optimizer is not installed (pip install -e '.[modelopt]'), "
+                            'or name --quantizers onnxruntime')
+                    rows.append(Row(spec, backend, p, spec.model, quantizer))
     return rows

@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 from typing import Sequence
 
+from ..deploy.precision import precision_label
 from ..tasks import get_task
 from ..utils.atomic import atomic_path, atomic_write_bytes
 from ..utils.markdown import markdown_table
@@ -21,7 +22,7 @@ from ..utils.markdown import markdown_table
 __all__ = ['ROW_KEYS', 'STAT_KEYS', 'ACCURACY_KEYS', 'REPORT_VERSION', 'primary_metric',
            'accuracy_text',
            'pareto_front', 'flatten_row', 'format_markdown', 'write_reports', 'plot_pareto',
-           'validate_row', 'add_speedups', 'save_png']
+           'validate_row', 'add_speedups', 'save_png', 'format_int8_table']
 
 REPORT_VERSION = 1
 STAT_KEYS = ('count', 'mean_ms', 'median_ms', 'p90_ms', 'p95_ms', 'p99_ms', 'min_ms',
@@ -154,7 +155,8 @@ def format_markdown(rows: Sequence[dict], title: str = 'Benchmark',
         data = r.get('data') or {}
         acc = r.get('accuracy') or {}
         host = e.get('host_fraction')
-        cells = [r['name'], r['backend'], r['precision'], _fmt(r['params_m']),
+        cells = [r['name'], r['backend'], precision_label(r['precision'], r.get('quantizer')),
+                 _fmt(r['params_m']),
                  _fmt(r['gmacs']), _fmt(c['mean_ms']), _fmt(c['median_ms']),
                  _fmt(c['p99_ms']), _fmt(e['mean_ms']),
                  _fmt(None if host is None else 100 * host),
@@ -168,9 +170,47 @@ def format_markdown(rows: Sequence[dict], title: str = 'Benchmark',
         cells.append(_fmt(r.get('speedup_e2e'), '.2f') + ('x' if r.get('speedup_e2e') else ''))
         table.append(cells)
     lines.append(markdown_table(head, table))
+    int8 = format_int8_table(rows)
+    if int8:
+        lines += ['', int8]
     if extra:
         lines += ['', extra]
     return '\n'.join(lines) + '\n'
+
+
+def format_int8_table(rows: Sequence[dict]) -> str:
+    """Markdown: every int8 row next to the fp32 row of the same model and backend:
+    its quantizer, accuracy and compute latency against fp32, and what its graph
+    quantizes (int8 Conv/MatMul/Gemm, Q/DQ pairs, the op types reading int8
+    activations). Empty without int8 rows."""
+    fp32 = {(r['name'], r['backend']): r for r in rows if r['precision'] == 'fp32'}
+    table = []
+    for r in rows:
+        if r['precision'] != 'int8':
+            continue
+        base = fp32.get((r['name'], r['backend']))
+        q = (r.get('deploy') or {}).get('int8') or {}
+        metric, value = primary_metric(r)
+        ref = primary_metric(base)[1] if base else None
+        diff = None if value is None or ref is None else value - ref
+        speed = (base['compute_opt']['mean_ms'] / r['compute_opt']['mean_ms']
+                 if base else None)
+        inputs = q.get('int8_inputs') or {}
+        table.append([
+            r['name'], r['backend'], r.get('quantizer') or q.get('quantizer') or '-',
+            q.get('float_precision') or '-', metric, _fmt(ref), _fmt(value),
+            '-' if diff is None else f'{diff:+.1f}',
+            '-' if speed is None else f'{speed:.2f}x',
+            ', '.join(f'{op} {n}' for op, n in (q.get('quantized') or {}).items()) or '-',
+            str((q.get('qdq_nodes') or {}).get('quantize', '-')),
+            ', '.join(f'{op} {n}' for op, n in inputs.items()) or '-'])
+    if not table:
+        return ''
+    head = ['model', 'backend', 'quantizer', 'float part', 'metric', 'fp32', 'int8',
+            'difference', 'fp32/int8 compute', 'int8 Conv/MatMul/Gemm', 'Q/DQ pairs',
+            'op types reading int8 activations']
+    return ('## Int8 graphs (each quantizer against fp32 on the same backend)\n\n'
+            + markdown_table(head, table))
 
 
 def plot_pareto(rows: Sequence[dict], path: str | Path) -> Path:

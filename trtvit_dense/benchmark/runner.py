@@ -34,6 +34,7 @@ from ..config import task_of
 from ..deploy.artifact import DeployedArtifact
 from ..deploy.backends import backend_of
 from ..deploy.config import DeployConfig
+from ..deploy.precision import precision_label
 from .cache import ResultCache
 from .measure import Measurer, benchmark_environment, network_complexity
 from .models import ModelStore
@@ -75,6 +76,7 @@ class Benchmark:
         base_key = dict(name=spec.display_name, config=store.sha256(spec.config),
                         cfg_options=self.options.cfg_options, model=store.sha256(source),
                         backend=row.backend, precision=row.precision,
+                        **({'quantizer': row.quantizer} if row.quantizer else {}),
                         device=self.options.device, profile=dcfg.to_dict()['profile'],
                         threads=self.options.threads)
         timing_key = dict(base_key, timing=self.options.timing.__dict__)
@@ -90,7 +92,7 @@ class Benchmark:
                                                  deploy_cfg=dcfg)
             return lazy['backend'], lazy['pipe']
 
-        label = f'{spec.display_name} {row.backend} {row.precision}'
+        label = f'{spec.display_name} {row.backend} {precision_label(row.precision, row.quantizer)}'
         hits, misses = self.cache.hits, self.cache.misses
         env, _ = self.cache.get_or_compute(
             'environment', timing_key, lambda: benchmark_environment(self.options.threads))
@@ -129,6 +131,8 @@ class Benchmark:
             gmacs_scope=complexity['gmacs_scope'], profile=dcfg.to_dict()['profile'],
             compute_opt=compute, e2e_opt=e2e, data=data, accuracy=data['accuracy'],
             deploy=deploy_info, speedup_e2e=None, speedup_compute=None, environment=env)
+        if row.quantizer:
+            result['quantizer'] = row.quantizer
         if batch is not None:
             result['compute_batch'] = batch
         if self.options.paired and row.backend != 'pytorch' and not is_deployed:

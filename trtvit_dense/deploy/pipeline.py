@@ -171,6 +171,7 @@ class DeployRequest:
     num_threads: int | None = None
     calib_data: str | Path | None = None
     calib_num: int | None = None
+    quantizer: str | None = None  # int8: None is the backend's default (quantizers.py)
 
 
 @dataclass
@@ -202,8 +203,22 @@ def _check_flags(req: DeployRequest) -> None:
         raise DeployError('--precision int8 needs --calib-data: a folder of images or a '
                           f'split of the config ({", ".join(CALIBRATION_SPLITS)}) to '
                           'calibrate the quantization on')
-    if req.precision != 'int8' and (req.calib_data is not None or req.calib_num is not None):
-        raise DeployError('--calib-data and --calib-num apply to --precision int8 only')
+    if req.precision != 'int8' and (req.calib_data is not None or req.calib_num is not None
+                                    or req.quantizer is not None):
+        raise DeployError('--calib-data, --calib-num and --quantizer apply to --precision '
+                          'int8 only')
+    if req.precision == 'int8':
+        from .quantize.quantizers import QUANTIZERS, check_quantizer, default_quantizer
+        try:
+            req.quantizer = check_quantizer(req.quantizer or default_quantizer(req.backend))
+        except ValueError as e:
+            raise DeployError(str(e)) from None
+        if QUANTIZERS[req.quantizer].available() is None:  # before minutes of export
+            from .quantize.modelopt import REQUIREMENT
+            raise DeployError(
+                f"--quantizer {req.quantizer} (the default for --backend {req.backend}) "
+                f"needs NVIDIA Model Optimizer ({REQUIREMENT}): pip install -e "
+                "'.[modelopt]', or pass --quantizer onnxruntime")
     try:  # the runtime itself is probed once the configs are read (prepare)
         check_backend(req.backend, req.device, probe=False)
     except BackendError as e:
@@ -281,15 +296,16 @@ def convert_precision(inputs: DeployInputs, result: DeployResult) -> None:
         result.export['fp16'] = convert_to_fp16(result.onnx, graph)
         result.lint += _lint(graph, inputs.tensorrt_version, result.tensorrt_parses)
     else:
-        from .quantize.int8 import CalibrationImages, quantize_int8
+        from .quantize.int8 import CalibrationImages
+        from .quantize.quantizers import quantize_graph
         dcfg = inputs.dcfg
         reader = CalibrationImages(inputs.calibration, dcfg.opt_shape[2:],
                                    *normalization(inputs.cfg), input_name=dcfg.input_name)
         try:
-            result.export['int8'] = quantize_int8(
-                result.onnx, graph, reader,
-                target='tensorrt' if req.backend == 'tensorrt' else 'onnxruntime')
-        except ValueError as e:
+            result.export['int8'] = quantize_graph(result.onnx, graph, reader,
+                                                   quantizer=req.quantizer,
+                                                   target=req.backend)
+        except (ValueError, ImportError) as e:
             raise DeployError(str(e)) from e
         result.export['int8']['calibration'] = dict(
             source=str(req.calib_data), images=len(inputs.calib_paths),
@@ -385,8 +401,10 @@ def deploy(config: str | Path, checkpoint: str | Path | None, deploy_config: str
     ('onnxruntime' or 'tensorrt'), ``precision`` ('fp32', 'fp16', 'int8'), ``device``,
     ``verify``, ``images`` (verification images; default the test split's first 8),
     ``cfg_options``/``deploy_options`` (overrides), ``tolerances``, ``num_threads``,
-    ``calib_data``/``calib_num``. ``precision='int8'`` quantizes the export
-    (``end2end_int8.onnx``, see :mod:`~trtvit_dense.deploy.quantize.int8`) after
+    ``calib_data``/``calib_num``, ``quantizer``. ``precision='int8'`` quantizes the
+    export with ``quantizer`` (default: the backend's,
+    :data:`~trtvit_dense.deploy.quantize.quantizers.DEFAULT_QUANTIZER`) into
+    ``end2end_int8.onnx`` (:mod:`~trtvit_dense.deploy.quantize.quantizers`) after
     calibrating it on ``calib_num`` (default
     :data:`~trtvit_dense.deploy.quantize.int8.DEFAULT_CALIB_NUM`) images of
     ``calib_data`` (a folder or a split name of the config, see

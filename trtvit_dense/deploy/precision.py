@@ -6,7 +6,8 @@ why): ``fp32`` is the export itself, ``fp16`` its float16 conversion
 """
 from __future__ import annotations
 
-__all__ = ['PRECISIONS', 'GRAPH_FILES', 'graph_file', 'graph_kind', 'check_precision']
+__all__ = ['PRECISIONS', 'GRAPH_FILES', 'graph_file', 'graph_kind', 'check_precision',
+           'precision_label']
 
 PRECISIONS = ('fp32', 'fp16', 'int8')
 # the graph each precision is built from, inside a deploy folder
@@ -29,3 +30,9 @@ def graph_file(precision: str) -> str:
 def graph_kind(precision: str) -> str:
     """The manifest's ``files`` key of the ``precision`` graph: 'onnx', 'onnx_fp16', ..."""
     return 'onnx' if check_precision(precision) == 'fp32' else f'onnx_{precision}'
+
+
+def precision_label(precision: str, quantizer: str | None = None) -> str:
+    """How reports name a precision: ``'int8 (modelopt)'`` for an int8 graph with its
+    quantizer (``deploy.quantize.quantizers``), the precision alone otherwise."""
+    return f'{precision} ({quantizer})' if quantizer else precision

@@ -52,10 +52,11 @@ def check_onnx_precision(onnx_path: str | Path, precision: str) -> dict[str, int
       may keep a few ops, e.g. normalisations, in float32);
     * ``fp32`` refuses a graph with any float16/bfloat16 weights, which would otherwise
       give an engine labelled fp32 that computes partly in half precision;
-    * ``int8`` needs a QDQ graph in TensorRT's scheme (``quantize_int8(...,
-      target='tensorrt')``): int8 Q/DQ pairs whose zero points are all 0, no INT32
-      DequantizeLinear (biases stay float), no float16 weights. The counts returned
-      then include ``INT8``.
+    * ``int8`` needs a QDQ graph in TensorRT's scheme (either quantizer with
+      ``target='tensorrt'``, :mod:`.quantizers`): int8 Q/DQ pairs whose zero points are
+      all 0, no INT32 DequantizeLinear (biases stay float), no bfloat16 weights. Its
+      float part may be float32 (ONNX Runtime's quantizer) or float16 (ModelOpt's, as
+      TensorRT runs it best). The counts returned then include ``INT8``.
     """
     import onnx
     check_precision(precision)
@@ -73,7 +74,7 @@ def check_onnx_precision(onnx_path: str | Path, precision: str) -> dict[str, int
             'weight elements. '
             'Convert it first (trtvit_dense.deploy.quantize.fp16.convert_to_fp16), or build it with '
             "precision='fp32'")
-    if precision in ('fp32', 'int8') and n16 + nbf16:
+    if (precision == 'fp32' and n16 + nbf16) or (precision == 'int8' and nbf16):
         raise ValueError(
             f"precision={precision!r} but {onnx_path} has {n16} float16 and {nbf16} "
             'bfloat16 weight elements; TensorRT keeps those types, so the engine would '

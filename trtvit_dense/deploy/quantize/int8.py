@@ -88,7 +88,8 @@ from ..verify import Tolerances, make_inputs
 __all__ = ['QUANTIZED_OPS', 'FLOAT_OPS', 'TARGETS', 'CALIBRATION_METHODS',
            'DEFAULT_CALIB_NUM', 'INT8_TOLERANCES', 'CalibrationImages', 'spread',
            'excluded_nodes', 'quantize_int8', 'dequantized_readers', 'quantized_nodes',
-           'qdq_scheme']
+           'qdq_scheme', 'qdq_placement', 'graph_stats', 'keep_source_metadata',
+           'validate_quantized', 'drop_default_reductions']
 
 PathLike = Union[str, os.PathLike]
 
@@ -174,6 +175,11 @@ class CalibrationImages:
         self._next += 1
         return {self.input_name: x}
 
+    def get_first(self) -> dict[str, np.ndarray]:
+        """The first batch, without moving on (ModelOpt runs one before calibrating)."""
+        return {self.input_name: make_inputs([self.images[0]], self.shape, self.mean,
+                                             self.std, self.bgr_to_rgb)}
+
     def rewind(self) -> None:
         self._next = 0
 
@@ -204,12 +210,18 @@ def _producers(graph: onnx.GraphProto) -> dict[str, onnx.NodeProto]:
 
 def _is_quantized(node: onnx.NodeProto, producer: dict, initializers: set[str]) -> bool:
     """A Conv/MatMul/Gemm computing in int8: its weight is a DequantizeLinear of a
-    stored (quantized) tensor."""
+    stored int8 tensor (ONNX Runtime's quantizer), or of the QuantizeLinear of a stored
+    float tensor (ModelOpt's: TensorRT folds the pair into int8 weights)."""
     if node.op_type not in QUANTIZED_OPS or len(node.input) < 2:
         return False
     weight = producer.get(node.input[1])
-    return (weight is not None and weight.op_type == _DQ
-            and weight.input[0] in initializers)
+    if weight is None or weight.op_type != _DQ:
+        return False
+    if weight.input[0] in initializers:
+        return True
+    source = producer.get(weight.input[0])
+    return (source is not None and source.op_type == _Q
+            and source.input[0] in initializers)
 
 
 def quantized_nodes(model: onnx.ModelProto) -> list[str]:
@@ -303,7 +315,8 @@ def qdq_scheme(model: onnx.ModelProto) -> dict[str, Any]:
             continue
         zp = stored.get(node.input[2]) if len(node.input) > 2 else None
         if node.op_type == _Q:
-            kind = 'activations'
+            # ModelOpt quantizes float weights in the graph (TensorRT folds the pair)
+            kind = 'weights' if node.input[0] in stored else 'activations'
             # without a zero point QuantizeLinear outputs uint8
             dtype = TensorProto.DataType.Name(zp.data_type) if zp is not None else 'UINT8'
         elif node.input[0] in stored:
@@ -398,7 +411,7 @@ def _finish_qdq(model: onnx.ModelProto, prepared: onnx.ModelProto, target: str,
             return restored, float_convs
 
 
-def _drop_default_reductions(model: onnx.ModelProto) -> int:
+def drop_default_reductions(model: onnx.ModelProto) -> int:
     """Remove ``reduction='none'`` from scatter nodes, the ONNX default written out by
     ORT's pre-processing: TensorRT 10.0's parser refuses a ScatterND with any
     ``reduction`` attribute (the lint's 10.0 table), later ones accept 'none'. Returns
@@ -412,6 +425,64 @@ def _drop_default_reductions(model: onnx.ModelProto) -> int:
                 node.attribute.remove(attr)
                 dropped += 1
     return dropped
+
+
+def qdq_placement(model: onnx.ModelProto) -> dict[str, int]:
+    """Where the graph computes on int8 activations: the number of nodes of each op
+    type that read the DequantizeLinear of a QuantizeLinear (a rounded activation),
+    e.g. ``{'Conv': 53, 'Add': 12, 'MaxPool': 1}``."""
+    producer = _producers(model.graph)
+    constants = _constants(model.graph)
+    counts: Counter = Counter()
+    for node in model.graph.node:
+        if node.op_type in (_Q, _DQ):
+            continue
+        for name in node.input:
+            parent = producer.get(name) if name else None
+            source = (producer.get(parent.input[0])
+                      if parent is not None and parent.input else None)
+            if (parent is not None and parent.op_type == _DQ and source is not None
+                    and source.op_type == _Q and source.input[0] not in constants):
+                counts[node.op_type] += 1
+                break
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def graph_stats(model: onnx.ModelProto, totals: dict[str, int]) -> dict[str, Any]:
+    """What a quantized graph quantizes, read from the graph (either quantizer):
+    the Q/DQ scheme, the int8 Conv/MatMul/Gemm of the float graph's ``totals``, the op
+    types reading int8 activations (:func:`qdq_placement`), Q/DQ and node counts."""
+    names = set(quantized_nodes(model))
+    ops = {n.name: n.op_type for n in model.graph.node}
+    counts = Counter(ops[name] for name in names)
+    node_types = Counter(n.op_type for n in model.graph.node)
+    return dict(
+        scheme=qdq_scheme(model),
+        quantized={op: f'{counts.get(op, 0)}/{totals[op]}' for op in QUANTIZED_OPS
+                   if totals.get(op)},
+        int8_inputs=qdq_placement(model),
+        qdq_nodes=dict(quantize=node_types[_Q], dequantize=node_types[_DQ]),
+        num_nodes=len(model.graph.node))
+
+
+def keep_source_metadata(model: onnx.ModelProto, source: onnx.ModelProto) -> None:
+    """Copy the export's metadata (the signature and deploy config DeployedModel reads)
+    into the quantized ``model``."""
+    props = {p.key: p.value for p in model.metadata_props}
+    props.update({p.key: p.value for p in source.metadata_props})
+    del model.metadata_props[:]
+    for key, value in sorted(props.items()):
+        model.metadata_props.add(key=key, value=value)
+
+
+def validate_quantized(model: onnx.ModelProto, src: PathLike) -> None:
+    """ValueError unless ``model`` (the quantization of ``src``) passes the full ONNX
+    check."""
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
+        raise ValueError(f'the int8 quantization of {str(src)!r} is not a valid ONNX '
+                         f'model: {e}') from e
 
 
 # -- quantization -------------------------------------------------------------------
@@ -486,42 +557,27 @@ def quantize_int8(src: PathLike, dst: PathLike, calibration: Iterable[dict],
             **_quant_options(target))
         model = onnx.load(str(out))
     restored, float_convs = _finish_qdq(model, prepared, target, float_ops)
-    defaults_dropped = _drop_default_reductions(model)
-    # the signature and deploy config of the export (DeployedModel reads them)
-    props = {p.key: p.value for p in model.metadata_props}
-    props.update({p.key: p.value for p in source.metadata_props})
-    del model.metadata_props[:]
-    for key, value in sorted(props.items()):
-        model.metadata_props.add(key=key, value=value)
-    try:
-        onnx.checker.check_model(model, full_check=True)
-    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
-        raise ValueError(f'the int8 quantization of {str(src)!r} is not a valid ONNX '
-                         f'model: {e}') from e
+    defaults_dropped = drop_default_reductions(model)
+    keep_source_metadata(model, source)
+    validate_quantized(model, src)
     left = dequantized_readers(model, float_ops)
     if left:
         raise ValueError(f'int8 graph of {str(src)!r}: float nodes still read int8 '
                          f'values: {left[:5]}')
-    names = set(quantized_nodes(model))
-    ops = {n.name: n.op_type for n in model.graph.node}
-    counts = Counter(ops[name] for name in names)
     node_types = Counter(n.op_type for n in model.graph.node)
     stats = dict(
-        target=target, calibrate_method=calibrate_method, per_channel=per_channel,
-        scheme=qdq_scheme(model),
+        quantizer='onnxruntime', target=target, calibrate_method=calibrate_method,
+        per_channel=per_channel, float_precision='fp32',
         activations=('int8 symmetric (zero point 0)' if target == 'tensorrt'
                      else 'uint8 asymmetric'),
         weights='int8 symmetric' + (' per output channel' if per_channel else ''),
-        quantized={op: f'{counts.get(op, 0)}/{totals[op]}' for op in QUANTIZED_OPS
-                   if totals[op]},
+        **graph_stats(model, totals),
         excluded=excluded,
         float_output_convs=float_convs,
         float_ops={op: node_types[op] for op in float_ops if node_types[op]},
         float_op_types=list(float_ops),
         restored_float_inputs=restored,
         default_reductions_dropped=defaults_dropped,
-        qdq_nodes=dict(quantize=node_types[_Q], dequantize=node_types[_DQ]),
-        num_nodes=len(model.graph.node),
         seconds=round(time.perf_counter() - start, 3))
     with atomic_path(dst) as tmp_path:
         onnx.save(model, str(tmp_path))
