@@ -17,6 +17,11 @@ TRT_LOW, TRT_HIGH = re.search(
     r"SUPPORTED_VERSIONS = \('([^']+)', '([^']+)'\)",
     (ROOT / 'trtvit_dense/deploy/backends/tensorrt/common.py').read_text()).groups()
 
+# the `modelopt` extra: requirements-modelopt.txt's pins
+MODELOPT = [line.strip() for line in
+            (ROOT / 'requirements-modelopt.txt').read_text().splitlines()
+            if line.strip() and not line.lstrip().startswith('#')]
+
 setup(
     name='trtvit_dense',
     version=VERSION,
@@ -46,6 +51,10 @@ setup(
     ],
     extras_require={
         'tests': ['pytest>=8'],
+        # int8 Q/DQ placed by NVIDIA Model Optimizer (--quantizer modelopt): ModelOpt and
+        # what its ONNX quantization imports (its own [onnx] extra pins onnx and
+        # onnxruntime-gpu releases this stack cannot take)
+        'modelopt': MODELOPT,
         # TensorRT built for torch's CUDA: pip install 'trtvit_dense[tensorrt-cu12]'
         # (a plain `pip install tensorrt` pulls the CUDA 13 build whatever torch is)
         # (trtvit_dense.deploy.backends.tensorrt.PACKAGES; a test keeps them equal)

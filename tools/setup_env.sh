@@ -42,7 +42,8 @@ fi
 
 # The stamp records the hash of everything that defines the environment, so editing
 # requirements.txt, setup.py or this script re-runs the install and nothing else does.
-want_hash="$(cat "$REQS" "$TORCH_REQS" "$ROOT/setup.py" "$ROOT/tools/setup_env.sh" \
+want_hash="$(cat "$REQS" "$TORCH_REQS" "$ROOT/requirements-modelopt.txt" "$ROOT/setup.py" \
+    "$ROOT/tools/setup_env.sh" \
     | sha256sum | cut -d' ' -f1)"
 if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$want_hash" ]]; then
     exit 0

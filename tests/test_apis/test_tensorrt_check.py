@@ -64,3 +64,39 @@ def test_report_names_each_failure():
     assert '| int8 | 5/6 |' in text and '| -3.70 |' in text and '| FAIL |' in text
     assert text.endswith('- retinanet_trtvit-a int8: bbox_mAP 52.10 vs PyTorch 55.80 (more '
                          'than 2.0 points apart)\n')
+
+
+def _check_row(precision, compute_ms, passed=True):
+    return dict(model='retinanet_trtvit-a', weights='demo', precision=precision,
+                verified='6/6', metric='bbox_mAP', pytorch=55.8, tensorrt=55.5,
+                difference=-0.3, passed=passed, compute_ms=compute_ms, e2e_ms=4.5,
+                engine=f'deploy/retinanet-{precision}/end2end.engine',
+                quantizer='modelopt' if precision == 'int8' else None)
+
+
+@pytest.mark.parametrize('int8_ms, int8_ok, fp16_ok, keep, why', [
+    (0.8, True, True, 'int8', 'int8 is 1.50x faster than fp16'),
+    (1.4, True, True, 'fp16', 'int8 is not faster than fp16 (1.40 ms vs 1.20 ms)'),
+    (0.8, False, True, 'fp16', 'the int8 engine failed its checks'),
+    (1.4, True, False, None, 'the fp16 engine failed its checks too'),
+])
+def test_int8_is_kept_only_where_it_beats_fp16(int8_ms, int8_ok, fp16_ok, keep, why):
+    from trtvit_dense.apis.tensorrt_check import int8_choices
+    rows = [_check_row('fp32', 2.0), _check_row('fp16', 1.2, fp16_ok),
+            _check_row('int8', int8_ms, int8_ok)]
+    [choice] = int8_choices(rows)
+    assert choice['keep'] == keep and why in choice['why']
+    assert choice['quantizer'] == 'modelopt'
+    assert choice['engine'] == (f'deploy/retinanet-{keep}/end2end.engine' if keep else None)
+    text = format_check(CheckResult(rows=rows, choices=[choice]), dict(tensorrt='10.16'))
+    assert '## The engine to deploy: int8 only where it beats fp16 on this GPU' in text
+    assert f"| retinanet_trtvit-a | modelopt | 1.2 | {int8_ms:.1f} |" in text
+    assert int8_choices(rows[:2]) == []  # no int8 row: nothing to choose
+
+
+def test_quantizer_flag(capsys):
+    assert tool.parse_args([]).quantizer is None
+    assert tool.parse_args(['--quantizer', 'onnxruntime']).quantizer == 'onnxruntime'
+    with pytest.raises(SystemExit):
+        tool.parse_args(['--quantizer', 'tflite'])
+    assert "invalid choice: 'tflite'" in capsys.readouterr().err

@@ -1,13 +1,15 @@
 #!/usr/bin/env python
 """The TensorRT acceptance run, for a CUDA machine with TensorRT: the demo's three
-TRT-ViT-A models deployed to fp32/fp16/int8 engines, each verified against PyTorch at
-every profile shape, scored with its evaluator and timed next to PyTorch; one report
-(work dir report.md/.json). Exits non-zero on any mismatch or past the time budget, and
+TRT-ViT-A models deployed to fp32/fp16/int8 engines (int8 Q/DQ by ModelOpt), each
+verified against PyTorch at every profile shape, scored with its evaluator and timed
+next to PyTorch, int8 kept per model only where it beats fp16; one report (work dir
+report.md/.json, engines.json). Exits non-zero on any mismatch or past the time budget, and
 at once (nothing written) without TensorRT or a GPU. See docs/tensorrt.md."""
 import argparse
 import sys
 
 from trtvit_dense.deploy.precision import PRECISIONS
+from trtvit_dense.deploy.quantize.quantizers import QUANTIZERS
 
 
 def parse_args(argv=None):
@@ -18,6 +20,9 @@ def parse_args(argv=None):
     parser.add_argument('--demo-dir', default='work_dirs/demo',
                         help="where `make demo` trained the models (their checkpoints are "
                         'used when present, else seeded random weights)')
+    parser.add_argument('--quantizer', choices=list(QUANTIZERS),
+                        help='who places the int8 engines\' Q/DQ nodes (default: modelopt, '
+                        "TensorRT's default; docs/quantization.md)")
     parser.add_argument('--budget-min', type=float, default=10.0,
                         help='fail when the whole run takes longer')
     return parser.parse_args(argv)
@@ -29,7 +34,7 @@ def main(argv=None):
     from trtvit_dense.apis.tensorrt_check import CheckFailed, run_tensorrt_check
     try:
         run_tensorrt_check(args.work_dir, args.precisions, args.demo_dir,
-                           budget_s=args.budget_min * 60)
+                           budget_s=args.budget_min * 60, quantizer=args.quantizer)
     except (CheckFailed, *user_errors()) as e:
         sys.exit(f'error: {e}')
 

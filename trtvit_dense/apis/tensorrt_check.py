@@ -5,12 +5,17 @@ the toy classifier of ``tools/demo.py --pretrain``; the demo's trained checkpoin
 the demo folder has them, else seeded random weights) and each precision it
 
 1. deploys a TensorRT engine with ``tools/deploy.py``'s pipeline (fp16 from the fp16
-   graph, int8 from the QDQ graph calibrated on the train split) and verifies it against
-   PyTorch at every verification shape of the toy deploy profile (six shapes);
+   graph, int8 from the QDQ graph of the TensorRT default quantizer, NVIDIA ModelOpt,
+   calibrated on the train split) and verifies it against PyTorch at every verification
+   shape of the toy deploy profile (six shapes);
 2. scores it with the config's mmdet/mmseg/mmpretrain evaluator on the toy validation images and
    times it (model compute and end to end at the opt shape, the data pass), next to the
    PyTorch row of the same weights, through the benchmark;
-3. writes ``report.md`` / ``report.json`` (and the benchmark's files) into the work dir.
+3. keeps, per model, the int8 engine only when its compute measures faster than the
+   fp16 engine's on this GPU (:func:`int8_choices`): the report says which engine to
+   deploy and why (int8 engines whose Q/DQ placement forces reformat layers run slower
+   than fp16, docs/quantization.md), ``engines.json`` maps each model to it;
+4. writes ``report.md`` / ``report.json`` (and the benchmark's files) into the work dir.
 
 It fails (:class:`CheckFailed`, exit status 1) on any verification failure, on an
 accuracy that differs from PyTorch by more than :data:`ACCURACY_TOLERANCE` points, and
@@ -30,7 +35,7 @@ from .demo import (DEMO_DEPLOY_CONFIGS, DEMO_MODELS, DONE_FILE, PRETRAIN_MODELS,
                    make_demo_data)
 
 __all__ = ['ACCURACY_TOLERANCE', 'CheckFailed', 'CheckResult', 'check_models',
-           'run_tensorrt_check', 'format_check']
+           'run_tensorrt_check', 'format_check', 'int8_choices']
 
 # largest |TensorRT - PyTorch| of the headline metric, in points, per precision: fp32 is
 # the same computation (TF32 off), fp16 and int8 round
@@ -46,6 +51,7 @@ class CheckFailed(RuntimeError):
 class CheckResult:
     rows: list = field(default_factory=list)  # one per model x precision
     failures: list = field(default_factory=list)
+    choices: list = field(default_factory=list)  # int8_choices(rows)
     seconds: float = 0.0
     report: Path | None = None
 
@@ -65,8 +71,40 @@ def check_models(demo_dir: str | Path = 'work_dirs/demo') -> list[tuple]:
     return found
 
 
+def int8_choices(rows: Sequence[dict]) -> list[dict]:
+    """Per model with an fp16 and an int8 row: the engine to deploy. int8 is kept only
+    when it passed (verification and accuracy) and its compute median is below the fp16
+    engine's; otherwise fp16 (when it passed) with the reason."""
+    by_model: dict = {}
+    for r in rows:
+        by_model.setdefault(r['model'], {})[r['precision']] = r
+    choices = []
+    for model, found in by_model.items():
+        fp16, int8 = found.get('fp16'), found.get('int8')
+        if fp16 is None or int8 is None:
+            continue
+        a, b = fp16.get('compute_ms'), int8.get('compute_ms')
+        speedup = a / b if a and b else None
+        if not int8['passed']:
+            keep, why = 'fp16', 'the int8 engine failed its checks'
+        elif speedup is None:
+            keep, why = 'fp16', 'no int8/fp16 timing'
+        elif speedup > 1.0:
+            keep, why = 'int8', f'int8 is {speedup:.2f}x faster than fp16'
+        else:
+            keep, why = 'fp16', (f'int8 is not faster than fp16 ({b:.2f} ms vs {a:.2f} ms): '
+                                 'its Q/DQ placement costs more than int8 kernels save')
+        if keep == 'fp16' and not fp16['passed']:
+            keep, why = None, why + '; the fp16 engine failed its checks too'
+        choices.append(dict(model=model, keep=keep, why=why, quantizer=int8.get('quantizer'),
+                            fp16_ms=a, int8_ms=b, fp16_over_int8=speedup,
+                            engine=found[keep].get('engine') if keep else None))
+    return choices
+
+
 def format_check(result: CheckResult, environment: dict) -> str:
-    """The report: one row per model x precision, then what failed."""
+    """The report: one row per model x precision, the engine kept per model (int8 only
+    where it beats fp16), then what failed."""
     head = ['model', 'weights', 'precision', 'verified shapes', 'metric', 'PyTorch',
             'TensorRT', 'difference', 'compute ms', 'e2e ms', 'result']
     cells = [[r['model'], r['weights'], r['precision'], r['verified'], r['metric'],
@@ -77,6 +115,14 @@ def format_check(result: CheckResult, environment: dict) -> str:
              f"TensorRT {environment.get('tensorrt')} on {environment.get('gpu')}, "
              f"torch {environment.get('torch')}; {result.seconds:.0f} s in all.", '',
              markdown_table(head, cells), '']
+    if result.choices:
+        lines += ['## The engine to deploy: int8 only where it beats fp16 on this GPU', '',
+                  markdown_table(
+                      ['model', 'int8 quantizer', 'fp16 compute ms', 'int8 compute ms',
+                       'fp16/int8', 'kept', 'why'],
+                      [[c['model'], c['quantizer'] or '-', _ms(c['fp16_ms']), _ms(c['int8_ms']),
+                        '-' if c['fp16_over_int8'] is None else f"{c['fp16_over_int8']:.2f}x",
+                        c['keep'] or 'none', c['why']] for c in result.choices]), '']
     lines += (['**Failed:**', ''] + [f'- {f}' for f in result.failures]
               if result.failures else ['All checks passed.'])
     return '\n'.join(lines) + '\n'
@@ -93,7 +139,8 @@ def _ms(value) -> str:
 def run_tensorrt_check(work_dir: str | Path = 'work_dirs/tensorrt_check',
                        precisions: Sequence[str] = ('fp32', 'fp16', 'int8'),
                        demo_dir: str | Path = 'work_dirs/demo', budget_s: float = 600.0,
-                       on_step: Callable[[str], None] = print) -> CheckResult:
+                       on_step: Callable[[str], None] = print,
+                       quantizer: str | None = None) -> CheckResult:
     """Run the acceptance check (see the module docstring); raises
     :class:`~trtvit_dense.deploy.backends.BackendUnavailable` at once without TensorRT
     or CUDA, and :class:`CheckFailed` after writing the report when anything failed."""
@@ -102,11 +149,19 @@ def run_tensorrt_check(work_dir: str | Path = 'work_dirs/tensorrt_check',
     from ..config import load_config, task_of
     from ..deploy.backends import check_backend
     from ..deploy.backends.tensorrt import import_tensorrt
-    from ..deploy.pipeline import deploy
+    from ..deploy.pipeline import DeployError, deploy
     from ..deploy.precision import check_precision
     from ..tasks import get_task
+    from ..deploy.quantize.quantizers import QUANTIZERS, check_quantizer, default_quantizer
     for precision in precisions:
         check_precision(precision, '--precisions')
+    quantizer = check_quantizer(quantizer or default_quantizer('tensorrt'))
+    if 'int8' in precisions and QUANTIZERS[quantizer].available() is None:
+        from ..deploy.quantize.modelopt import check_modelopt
+        try:  # the install line, before anything is written
+            check_modelopt()
+        except ImportError as e:
+            raise DeployError(str(e)) from None
     check_backend('tensorrt', 'cuda')  # TensorRT and a GPU, before anything is written
     import torch
     start = time.perf_counter()
@@ -126,10 +181,12 @@ def run_tensorrt_check(work_dir: str | Path = 'work_dirs/tensorrt_check',
             out = work_dir / 'deploy' / f'{model.name}-{precision}'
             deployed = deploy(model.config, checkpoint, DEMO_DEPLOY_CONFIGS[task], out,
                               backend='tensorrt', precision=precision, device='cuda',
-                              calib_data='train' if precision == 'int8' else None)
+                              calib_data='train' if precision == 'int8' else None,
+                              quantizer=quantizer if precision == 'int8' else None)
             passed = sum(r.passed for r in deployed.verify)
             planned.append(dict(model=model.name, task=task, precision=precision,
-                                weights=weights,
+                                weights=weights, engine=str(deployed.files['engine']),
+                                quantizer=quantizer if precision == 'int8' else None,
                                 verified=f'{passed}/{len(deployed.verify)}',
                                 verify_passed=deployed.passed))
             if not deployed.passed:
@@ -164,6 +221,10 @@ def run_tensorrt_check(work_dir: str | Path = 'work_dirs/tensorrt_check',
                                 difference=difference, passed=ok,
                                 compute_ms=row['compute_opt']['median_ms'],
                                 e2e_ms=row['e2e_opt']['median_ms']))
+    result.choices = int8_choices(result.rows)
+    atomic_write_bytes(work_dir / 'engines.json', (json.dumps(
+        {c['model']: dict(precision=c['keep'], engine=c['engine'], why=c['why'])
+         for c in result.choices}, indent=1) + '\n').encode())
     result.seconds = time.perf_counter() - start
     if result.seconds > budget_s:
         result.failures.append(f'the run took {result.seconds:.0f} s, over its '
@@ -173,8 +234,8 @@ def run_tensorrt_check(work_dir: str | Path = 'work_dirs/tensorrt_check',
     text = format_check(result, environment)
     result.report = atomic_write_bytes(work_dir / 'report.md', text.encode())
     atomic_write_bytes(work_dir / 'report.json', (json.dumps(dict(
-        environment=environment, rows=result.rows, failures=result.failures,
-        seconds=result.seconds), indent=1) + '\n').encode())
+        environment=environment, rows=result.rows, int8_choices=result.choices,
+        failures=result.failures, seconds=result.seconds), indent=1) + '\n').encode())
     on_step(text)
     if result.failures:
         raise CheckFailed(f'{len(result.failures)} TensorRT checks failed (see '
