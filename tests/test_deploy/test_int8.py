@@ -327,8 +327,10 @@ def write_image(path: Path, img: np.ndarray | None = None) -> Path:
      'image .*broken.jpg'),
     (['--precision', 'int8', '--calib-data', 'IMAGES', '--calib-num', '0'],
      '--calib-num must be an integer >= 1, got 0'),
-    (['--calib-data', 'IMAGES'], '--calib-data and --calib-num apply to --precision int8 '
-     'only'),
+    (['--calib-data', 'IMAGES'], '--calib-data, --calib-num and --quantizer apply to '
+     '--precision int8 only'),
+    (['--quantizer', 'modelopt'], '--calib-data, --calib-num and --quantizer apply to '
+     '--precision int8 only'),
 ])
 def test_bad_calibration_arguments(args, match, tmp_path):
     import re

@@ -219,3 +219,21 @@ def test_report_puts_each_quantizer_next_to_fp32():
     md = format_markdown(rows)
     assert '| int8 (modelopt) |' in md and '| int8 (onnxruntime) |' in md
     assert format_int8_table(rows[:1]) == ''
+
+
+def test_onnxruntime_quantizer_works_after_modelopt(fp32_onnx, by_modelopt, tmp_path):  # noqa: F811
+    """ModelOpt patches onnxruntime.quantization's calibrators and quantizers while it
+    runs; they are put back, so ONNX Runtime's quantizer in the same process still
+    calibrates every tensor it quantizes (it failed with 'Quantization parameters are
+    not specified for param input' on the toy UPerNet)."""
+    from onnxruntime.quantization import calibrate
+    from onnxruntime.quantization.qdq_quantizer import QDQQuantizer
+    assert by_modelopt  # ModelOpt ran in this process
+    for fn in (calibrate.create_calibrator, calibrate.MinMaxCalibrater.collect_data,
+               calibrate.CalibraterBase.__init__):
+        assert fn.__module__.startswith('onnxruntime.'), fn
+    assert 'check_opset_version' not in vars(QDQQuantizer)  # ModelOpt's addition, removed
+    stats = quantize_graph(fp32_onnx, tmp_path / 'q.onnx',
+                           CalibrationImages(images(8, seed=1), (48, 48), MEAN, STD, True),
+                           quantizer='onnxruntime', target='onnxruntime')
+    assert stats['quantizer'] == 'onnxruntime' and stats['quantized']['MatMul'] == '4/6'

@@ -435,7 +435,7 @@ def qdq_placement(model: onnx.ModelProto) -> dict[str, int]:
     constants = _constants(model.graph)
     counts: Counter = Counter()
     for node in model.graph.node:
-        if node.op_type in (_Q, _DQ):
+        if node.op_type in (_Q, _DQ) or node.op_type in _SHAPE_OPS:  # shapes only
             continue
         for name in node.input:
             parent = producer.get(name) if name else None

@@ -98,6 +98,39 @@ class _NoGpuProbe(logging.Filter):
 
 
 @contextlib.contextmanager
+def _ort_quantization_restored():
+    """ModelOpt monkeypatches ``onnxruntime.quantization`` for its own use (calibrators,
+    quantizer hooks: ``ort_patching.patch_ort_modules``) and leaves it patched, which
+    breaks ONNX Runtime's quantizer later in the same process ("Quantization parameters
+    are not specified for param input"). Snapshot the module and class attributes of
+    the modules it patches and put them back afterwards."""
+    import importlib
+    import inspect
+    names = ('onnxruntime.quantization.calibrate', 'onnxruntime.quantization.base_quantizer',
+             'onnxruntime.quantization.qdq_quantizer', 'onnxruntime.quantization.quantize')
+    modules = [importlib.import_module(n) for n in names]
+    saved = []
+    for module in modules:
+        saved.append((module, dict(vars(module))))
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if cls.__module__ == module.__name__:
+                saved.append((cls, dict(vars(cls))))
+    try:
+        yield
+    finally:
+        for owner, attrs in saved:
+            for key in set(vars(owner)) - set(attrs):  # added, e.g. an override of a
+                delattr(owner, key)                     # base class's method
+            for key, value in attrs.items():
+                if key not in ('__dict__', '__weakref__', '__doc__') \
+                        and vars(owner).get(key, _MISSING) is not value:
+                    setattr(owner, key, value)
+
+
+_MISSING = object()
+
+
+@contextlib.contextmanager
 def _quiet_modelopt():
     """ModelOpt configures its logger at the level it is given and writes a line per
     step; keep its errors (minus the GPU probe), and restore the root logger it may
@@ -165,7 +198,7 @@ def quantize_modelopt(src: PathLike, dst: PathLike, calibration,
         work, out = Path(tmp, 'model.onnx'), Path(tmp, 'int8.onnx')
         onnx.save(source, str(work))
         totals = _op_totals(source)
-        with _quiet_modelopt():
+        with _quiet_modelopt(), _ort_quantization_restored():
             quantize(str(work), quantize_mode='int8', calibration_data_reader=calibration,
                      calibration_method=CALIBRATION_METHODS[calibrate_method],
                      calibration_eps=['cpu'], nodes_to_exclude=list(nodes_to_exclude),
