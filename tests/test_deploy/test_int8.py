@@ -425,6 +425,7 @@ def test_benchmark_cli_passes_calibration_options():
 
 
 def test_float_ops_cover_the_brief():
-    assert {'LayerNormalization', 'Softmax', 'TopK', 'NonMaxSuppression', 'RoiAlign',
+    assert 'RoiAlign' not in FLOAT_OPS  # it reads the int8 FPN features (docs)
+    assert {'LayerNormalization', 'Softmax', 'TopK', 'NonMaxSuppression',
             'ArgMax', 'ReduceMean', 'Pow', 'Sqrt', 'Div'} <= set(FLOAT_OPS)
     assert int8_module.DEFAULT_CALIB_NUM == 32

@@ -27,8 +27,10 @@ What stays float, and why:
   residual stream, where a few outlier channels (as trained ViTs have) set the int8
   range and flatten everything else to a handful of levels; ``Softmax``
   (exponentials of rounded logits); and the post-processing: ``TopK``,
-  ``NonMaxSuppression``, ``RoiAlign``, ``ArgMax`` and ``ReduceMax``, where a rounded
-  score reorders near-ties and a rounded box delta moves a box by a step of the range.
+  ``NonMaxSuppression``, ``ArgMax`` and ``ReduceMax``, where a rounded score reorders
+  near-ties and a rounded box delta moves a box by a step of the range. ``RoiAlign``
+  reads the int8 FPN features (its box coordinates stay float), so the FPN output convs
+  and the RoI heads' convs and FCs compute in int8.
 * What these ops and the graph outputs read: ORT's quantizer also quantizes the
   *outputs* of quantized ops (ONNX Runtime needs ``DQ -> Conv -> Q`` to run an int8
   kernel), so a LayerNorm after a patch-embedding conv, or the box decoding after the
@@ -103,8 +105,10 @@ FLOAT_OPS: tuple[str, ...] = (
     'ReduceMean', 'Pow', 'Sqrt', 'Reciprocal', 'Div',
     # exponentials of rounded logits
     'Softmax', 'LogSoftmax',
-    # post-processing: score order, box coordinates, RoI sampling, label decisions
-    'TopK', 'NonMaxSuppression', 'RoiAlign', 'ArgMax', 'ReduceMax',
+    # post-processing: score order, box coordinates, label decisions. (RoiAlign is not
+    # here: it samples the int8 outputs of the FPN convs at float box coordinates, as
+    # the RoI heads' convs and FCs after it read int8; docs/quantization.md measured it)
+    'TopK', 'NonMaxSuppression', 'ArgMax', 'ReduceMax',
 )
 #: the backends a quantized graph is made for (each has its activation scheme, see the
 #: module docstring): those that run deployed files
