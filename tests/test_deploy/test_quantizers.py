@@ -237,3 +237,34 @@ def test_onnxruntime_quantizer_works_after_modelopt(fp32_onnx, by_modelopt, tmp_
                            CalibrationImages(images(8, seed=1), (48, 48), MEAN, STD, True),
                            quantizer='onnxruntime', target='onnxruntime')
     assert stats['quantizer'] == 'onnxruntime' and stats['quantized']['MatMul'] == '4/6'
+
+
+def test_float_path_nodes_are_the_post_processing():
+    """From the seeds (TopK) and the graph outputs up to the last weighted layer: the
+    score path Sigmoid -> Reshape -> TopK and the box path Mul -> Add are found, the
+    convs and what comes before them are not."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from trtvit_dense.deploy.quantize.int8 import float_path_nodes
+    w = numpy_helper.from_array(np.ones((4, 4, 1, 1), np.float32), 'w')
+    k = numpy_helper.from_array(np.array([3], np.int64), 'k')
+    shape = numpy_helper.from_array(np.array([1, -1], np.int64), 'shape')
+    two = numpy_helper.from_array(np.array(2.0, np.float32), 'two')
+    nodes = [
+        helper.make_node('Relu', ['x'], ['r'], name='stem_relu'),
+        helper.make_node('Conv', ['r', 'w'], ['cls'], name='cls_conv'),
+        helper.make_node('Conv', ['r', 'w'], ['reg'], name='reg_conv'),
+        helper.make_node('Sigmoid', ['cls'], ['prob'], name='sigmoid'),
+        helper.make_node('Reshape', ['prob', 'shape'], ['flat'], name='flatten'),
+        helper.make_node('TopK', ['flat', 'k'], ['scores', 'index'], name='topk'),
+        helper.make_node('Mul', ['reg', 'two'], ['scaled'], name='scale'),
+        helper.make_node('Add', ['scaled', 'two'], ['boxes'], name='shift'),
+    ]
+    graph = helper.make_graph(
+        nodes, 'g', [helper.make_tensor_value_info('x', TensorProto.FLOAT, [1, 4, 8, 8])],
+        [helper.make_tensor_value_info('scores', TensorProto.FLOAT, None),
+         helper.make_tensor_value_info('boxes', TensorProto.FLOAT, None)],
+        initializer=[w, k, shape, two])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', 17)])
+    assert float_path_nodes(model) == ['flatten', 'scale', 'shift', 'sigmoid', 'topk']
+    assert float_path_nodes(model, ()) == ['flatten', 'scale', 'shift', 'sigmoid', 'topk']

@@ -460,7 +460,11 @@ def test_every_shipped_graph_parses_on_every_supported_version(case, deployed_to
         outputs = open_backend('onnxruntime', graphs[f'int8 {quantizer}'], threads=1)(x)
         assert outputs and all(np.isfinite(np.asarray(o, float)).all()
                                for o in outputs.values()), quantizer
-    # ModelOpt's float part is float16 for TensorRT, the other's float32
+    # ModelOpt's float part is float16 for TensorRT, the other's float32; neither
+    # quantizer rounds what the post-processing reads
+    from trtvit_dense.deploy.quantize.int8 import POST_PROCESSING_OPS
+    for quantizer, st in stats.items():
+        assert not set(POST_PROCESSING_OPS) & set(st['int8_inputs']), (quantizer, st)
     assert stats['modelopt']['float_precision'] == 'fp16'
     assert stats['onnxruntime']['float_precision'] == 'fp32'
     for precision, path in graphs.items():

@@ -27,6 +27,7 @@ Every step is reused when a previous run finished it (a killed run continues).
 from __future__ import annotations
 
 import math
+import os
 import textwrap
 import time
 from dataclasses import dataclass, field
@@ -672,10 +673,15 @@ def run_compare(datasets: Sequence[tuple[DataSpec, Sequence[str] | None]], work_
         extra += [f'  - {note}' for note in summary['notes']]
     extra += ['', '## Training', '']
     from ..utils.markdown import markdown_table
-    extra += [markdown_table(['model', 'config', 'backbone init', 'training s'], [
-        [t['name'], t['config'], m.init,
-         f"{t['train_s']:.0f}" + (' (earlier run)' if t.get('reused') else '')]
-        for m, t in zip(models, trained)]), '']
+    extra += [markdown_table(
+        ['model', 'config', 'backbone init', 'iterations', 's per iteration', 'training s'], [
+            [t['name'], t['config'], m.init, str(t.get('iterations') or '-'),
+             '-' if t.get('iteration_s') is None else f"{t['iteration_s']:.2f}",
+             f"{t['train_s']:.0f}" + (' (earlier run)' if t.get('reused') else '')]
+            for m, t in zip(models, trained)]), '']
+    if jobs > 1 and gpus <= 1 and len(trained) > 1:
+        extra += [f'{min(jobs, len(trained))} trainings at a time, '
+                  f'{max(1, (os.cpu_count() or 1) // jobs)} thread(s) each.', '']
     steps = ', '.join(f'{k} {v:.0f} s' for k, v in step_s.items())
     extra += [f'Wall time of this run: {steps}, total {sum(step_s.values()) / 60:.1f} min.', '']
     if targets:

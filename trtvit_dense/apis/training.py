@@ -102,9 +102,18 @@ def train_model(model: TrainJob, work_dir: str | Path,
     checkpoint = work_dir / _final_checkpoint(cfg)
     if not checkpoint.is_file():
         raise TrainingError(f'training {model.name} ended without {checkpoint}')
+    # the loop's own time per iteration (train_s adds building the model and the data
+    # loaders): what the demo report compares between machines
+    from ..engine.progress import read_progress
+    record = read_progress(work_dir / PROGRESS_FILE) or {}
+    iterations = record.get('max_iters')
+    loop_s = record.get('elapsed_s')
     info = dict(name=model.name, config=model.config, checkpoint=str(checkpoint),
                 train_s=round(train_s, 1), resumed=resume is not None,
-                backbone_weights=backbone_weights, config_sha256=digest)
+                backbone_weights=backbone_weights, config_sha256=digest,
+                iterations=iterations,
+                iteration_s=(round(loop_s / iterations, 3)
+                             if iterations and loop_s is not None and resume is None else None))
     atomic_write_bytes(done, (json.dumps(info, indent=2) + '\n').encode())
     return dict(info, reused=False)
 

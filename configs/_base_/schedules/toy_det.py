@@ -20,5 +20,6 @@ def __schedule(max_epochs):
         auto_scale_lr=dict(enable=False, base_batch_size=4))
 
 
+toy_det_4e = __schedule(4)  # Mask R-CNN
 toy_det_5e = __schedule(5)  # RetinaNet
-toy_det_6e = __schedule(6)  # Mask R-CNN
+toy_det_6e = __schedule(6)

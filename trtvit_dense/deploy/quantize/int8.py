@@ -91,7 +91,8 @@ __all__ = ['QUANTIZED_OPS', 'FLOAT_OPS', 'TARGETS', 'CALIBRATION_METHODS',
            'DEFAULT_CALIB_NUM', 'INT8_TOLERANCES', 'CalibrationImages', 'spread',
            'excluded_nodes', 'quantize_int8', 'dequantized_readers', 'quantized_nodes',
            'qdq_scheme', 'qdq_placement', 'graph_stats', 'keep_source_metadata',
-           'validate_quantized', 'drop_default_reductions']
+           'validate_quantized', 'drop_default_reductions', 'POST_PROCESSING_OPS',
+           'float_path_nodes']
 
 PathLike = Union[str, os.PathLike]
 
@@ -296,6 +297,32 @@ def _dequantized_edges(model: onnx.ModelProto, float_ops: Sequence[str] = FLOAT_
             elif name:
                 follow(name)
     return edges
+
+
+#: the post-processing op types: what reads scores, boxes and labels
+POST_PROCESSING_OPS: tuple[str, ...] = ('TopK', 'NonMaxSuppression', 'ArgMax', 'ReduceMax')
+
+
+def float_path_nodes(model: onnx.ModelProto,
+                     seed_ops: Sequence[str] = POST_PROCESSING_OPS) -> list[str]:
+    """Names of the nodes of a float graph on a path into ``seed_ops`` or a graph
+    output, walking up through every node that is not a Conv/MatMul/Gemm with a stored
+    weight (nor a shape op): the score, box-decoding and logit paths after the last
+    weighted layers, which a quantizer should leave float (the seeds included)."""
+    graph = model.graph
+    producer = _producers(graph)
+    constants = _constants(graph)
+    stack = [n for n in graph.node if n.op_type in seed_ops]
+    stack += [producer[o.name] for o in graph.output if o.name in producer]
+    found: dict[int, onnx.NodeProto] = {}
+    while stack:
+        node = stack.pop()
+        if id(node) in found or node.op_type in _SHAPE_OPS \
+                or _is_weighted(node, producer, constants):
+            continue
+        found[id(node)] = node
+        stack += [producer[name] for name in node.input if name in producer]
+    return sorted(n.name for n in found.values() if n.name)
 
 
 def dequantized_readers(model: onnx.ModelProto,
