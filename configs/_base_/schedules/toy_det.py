@@ -3,7 +3,7 @@
 # the last epoch, AdamW at 1e-3 (from scratch on a tiny batch: higher than the 1e-4 of
 # ImageNet-initialised COCO training), one checkpoint at the end (saving model +
 # optimizer takes seconds on a small CPU). Use as a second base and assign the parts of
-# one schedule, e.g. `train_cfg = {{_base_.toy_det_6e.train_cfg}}`.
+# one schedule, e.g. `train_cfg = {{_base_.toy_det_5e.train_cfg}}`.
 
 
 def __schedule(max_epochs):
@@ -20,6 +20,4 @@ def __schedule(max_epochs):
         auto_scale_lr=dict(enable=False, base_batch_size=4))
 
 
-toy_det_4e = __schedule(4)  # Mask R-CNN
-toy_det_5e = __schedule(5)  # RetinaNet
-toy_det_6e = __schedule(6)
+toy_det_5e = __schedule(5)  # RetinaNet and Mask R-CNN
