@@ -65,15 +65,17 @@ val_dataloader = dict(
         **dataset))
 test_dataloader = val_dataloader
 
-# Short schedule: 120 iterations at batch 4 (2.4 epochs of the 200 images; the sky and
-# ground and the colour-coded shapes are learnt fast: mIoU ~90 after 250 iterations).
-max_iters = 120
+# Short schedule: 80 iterations at batch 4 (1.6 epochs of the 200 images; the sky and
+# ground and the colour-coded shapes are learnt fast: mIoU 75.1 after 80 iterations,
+# 78.7 after 120, ~90 after 250; the demo's target is 60: docs/measurements.md).
+max_iters = 80
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=30),
     dict(type='PolyLR', eta_min=0.0, power=1.0, begin=30, end=max_iters, by_epoch=False),
 ]
-optim_wrapper = dict(optimizer=dict(lr=1e-3))  # from scratch, small batch
+# from scratch, small batch; fused: one AdamW kernel per parameter (4% of a CPU step)
+optim_wrapper = dict(optimizer=dict(lr=1e-3, fused=True))
 default_hooks = dict(
     logger=dict(interval=10),
     checkpoint=dict(by_epoch=False, interval=max_iters, max_keep_ckpts=1))

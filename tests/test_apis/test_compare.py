@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from trtvit_dense.apis import load_config
-from trtvit_dense.apis.compare import (DataError, deploy_profile, plan_models, rescaled,
-                                       write_model_config)
+from trtvit_dense.apis.compare import (DataError, benchmark_time_table, deploy_profile,
+                                       plan_models, rescaled, write_model_config)
 from trtvit_dense.datasets import read_coco_dataset, read_segmentation_dataset
 from trtvit_dense.checks import check_config
 from trtvit_dense.deploy.config import load_deploy_config
@@ -116,6 +116,17 @@ def test_progress_lines():
     assert progress_line('u', dict(iter_now=3, max_iters=120, max_epochs=None, loss=None,
                                    elapsed_s=4, eta_s=None)) == 'u: iter 3/120, 4s'
     assert progress_line('u', dict(done=True, elapsed_s=125)) == 'u: done in 2m05s'
+
+
+def test_benchmark_time_table_says_where_each_rows_time_went():
+    rows = [dict(name='m', backend='onnxruntime', precision='int8', quantizer='modelopt',
+                 wall_s=dict(deploy=30.4, timing=2.6, evaluation=5.5, total=39.0)),
+            dict(name='m', backend='pytorch', precision='fp32')]  # a report from before
+    lines = benchmark_time_table(rows).splitlines()
+    assert lines[0] == ('| model | backend | prec | deploy s | timing s | evaluation s '
+                        '| row s |')
+    assert lines[2] == '| m | onnxruntime | int8 (modelopt) | 30 | 3 | 6 | 39 |'
+    assert lines[3] == '| m | pytorch | fp32 | - | - | - | - |'
 
 
 def run_compare_tool(*args):

@@ -111,6 +111,13 @@ def test_demo_end_to_end_then_reuse(tiny_demo):
     assert 'Missed targets: retinanet_trtvit-a on pytorch' in report
     assert 'retinanet_trtvit-a' in report and 'upernet_trtvit-a' in report
     assert '## The data' in report and '## Next' in report
+    # where the benchmark step's time went, per row
+    assert '## The benchmark step' in report
+    for row in result.rows:
+        wall = row['wall_s']
+        assert set(wall) == {'deploy', 'timing', 'evaluation', 'total'}, wall
+        assert wall['total'] >= wall['deploy'] + wall['timing'] + wall['evaluation'] - 0.3
+        assert wall['evaluation'] > 0 and (wall['deploy'] > 0) == (row['backend'] != 'pytorch')
     doc = json.loads(result.reports['json'].read_text())
     assert [t['name'] for t in doc['compare']['train']] == ['retinanet_trtvit-a',
                                                             'upernet_trtvit-a']

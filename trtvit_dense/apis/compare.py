@@ -44,7 +44,7 @@ from ..datasets import DataError, DataSpec, UserDataset, image_size_stats, read_
 __all__ = ['FAMILY_TASK', 'RECIPES', 'BACKBONES', 'DataSpec', 'CompareModel',
            'CompareResult', 'CompareStepError', 'read_dataset', 'default_families',
            'write_model_config', 'write_deploy_config', 'plan_models', 'plan_text',
-           'run_compare', 'DataError']
+           'benchmark_time_table', 'run_compare', 'DataError']
 
 # family -> its task, and the recipes (the registry: trtvit_dense.models.zoo)
 FAMILY_TASK = {name: f.task for name, f in zoo.FAMILIES.items()}
@@ -546,6 +546,22 @@ def plan_text(models: Sequence[CompareModel], deploys: dict, data_summary: dict,
     return '\n'.join(lines) + '\n'
 
 
+def benchmark_time_table(rows: Sequence[dict]) -> str:
+    """Where the benchmark step's time went, per row (the runner's ``wall_s``): deploying
+    (export and verification), the timing loops, the evaluation pass over the images."""
+    from ..deploy.precision import precision_label
+    from ..utils.markdown import markdown_table
+
+    def seconds(row, key):
+        value = (row.get('wall_s') or {}).get(key)
+        return '-' if value is None else f'{value:.0f}'
+    return markdown_table(
+        ['model', 'backend', 'prec', 'deploy s', 'timing s', 'evaluation s', 'row s'],
+        [[r['name'], r['backend'], precision_label(r['precision'], r.get('quantizer')),
+          *(seconds(r, k) for k in ('deploy', 'timing', 'evaluation', 'total'))]
+         for r in rows])
+
+
 def _step(name: str, work_dir: Path):
     """Run a step of the compare command: an unexpected error becomes one line naming
     the step (the known bad inputs keep their own message)."""
@@ -682,6 +698,7 @@ def run_compare(datasets: Sequence[tuple[DataSpec, Sequence[str] | None]], work_
     if jobs > 1 and gpus <= 1 and len(trained) > 1:
         extra += [f'{min(jobs, len(trained))} trainings at a time, '
                   f'{max(1, (os.cpu_count() or 1) // jobs)} thread(s) each.', '']
+    extra += ['## The benchmark step', '', benchmark_time_table(rows), '']
     steps = ', '.join(f'{k} {v:.0f} s' for k, v in step_s.items())
     extra += [f'Wall time of this run: {steps}, total {sum(step_s.values()) / 60:.1f} min.', '']
     if targets:

@@ -24,6 +24,8 @@ Finished measurements are cached (:class:`~trtvit_dense.benchmark.cache.ResultCa
 from __future__ import annotations
 
 import logging
+import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -60,6 +62,7 @@ class Benchmark:
         self.measure = Measurer(options, progress_factory)
 
     def run_row(self, row: Row) -> dict:
+        row_start = time.perf_counter()
         spec = row.spec
         store, measure = self.store, self.measure
         cfg = store.config(spec)
@@ -70,8 +73,19 @@ class Benchmark:
             artifact = DeployedArtifact.of_file(row.source)
             artifact.check_model(row.source, cfg.model, task)
             dcfg = artifact.deploy_config(row.source) or dcfg
-        model_file, deploy_info = (store.deployed_file(row, cfg, dcfg)
-                                   if row.backend != 'pytorch' else (None, {}))
+        wall: dict[str, float] = {}  # where this row's time went (report: wall_s)
+
+        @contextmanager
+        def phase(name):
+            start = time.perf_counter()
+            try:
+                yield
+            finally:
+                wall[name] = wall.get(name, 0.0) + time.perf_counter() - start
+
+        with phase('deploy'):
+            model_file, deploy_info = (store.deployed_file(row, cfg, dcfg)
+                                       if row.backend != 'pytorch' else (None, {}))
         source = model_file if model_file is not None else store.checkpoint(spec)
         base_key = dict(name=spec.display_name, config=store.sha256(spec.config),
                         cfg_options=self.options.cfg_options, model=store.sha256(source),
@@ -100,17 +114,22 @@ class Benchmark:
             'complexity', dict(config=base_key['config'], cfg_options=base_key['cfg_options'],
                                shape=list(dcfg.opt_shape)),
             lambda: network_complexity(store.pytorch_model(cfg), dcfg.opt_shape))
-        compute, _ = self.cache.get_or_compute(
-            'compute_opt', dict(timing_key, image=first_image),
-            lambda: measure.measure_compute(get_backend()[0], store.opt_input(cfg, dcfg, first_image),
-                                         f'{label}: compute'))
-        e2e, _ = self.cache.get_or_compute(
-            'e2e_opt', dict(timing_key, image=first_image),
-            lambda: measure.measure_e2e_opt(get_backend()[1], store.opt_item(dcfg, first_image),
-                                         f'{label}: e2e'))
-        data, _ = self.cache.get_or_compute(
-            'data', dict(base_key, data=store.data_key(cfg, dataset)),
-            lambda: measure.measure_data(cfg, get_backend()[1], dataset, f'{label}: images'))
+        with phase('timing'):  # (the backend's session is created on first use, here)
+            compute, _ = self.cache.get_or_compute(
+                'compute_opt', dict(timing_key, image=first_image),
+                lambda: measure.measure_compute(get_backend()[0],
+                                                store.opt_input(cfg, dcfg, first_image),
+                                                f'{label}: compute'))
+            e2e, _ = self.cache.get_or_compute(
+                'e2e_opt', dict(timing_key, image=first_image),
+                lambda: measure.measure_e2e_opt(get_backend()[1],
+                                                store.opt_item(dcfg, first_image),
+                                                f'{label}: e2e'))
+        with phase('evaluation'):
+            data, _ = self.cache.get_or_compute(
+                'data', dict(base_key, data=store.data_key(cfg, dataset)),
+                lambda: measure.measure_data(cfg, get_backend()[1], dataset,
+                                             f'{label}: images'))
         batch = None
         if self.options.batch is not None:
             n = self.options.batch
@@ -141,6 +160,11 @@ class Benchmark:
         if self.options.with_static and row.backend != 'pytorch' and not is_deployed:
             result['static'] = self.static_row(row, cfg, dcfg, timing_key, first_image,
                                                model_file)
+        # seconds this run spent on the row: deploying (export, verification), the timing
+        # loops (compute and end to end at the opt shape) and the pass over the dataset
+        # (evaluation); measurements reused from the cache cost next to nothing
+        wall['total'] = time.perf_counter() - row_start
+        result['wall_s'] = {k: round(v, 1) for k, v in wall.items()}
         # what a re-run of an interrupted benchmark skipped
         logger.info('%s: %d measurements reused from %s, %d measured', label,
                     self.cache.hits - hits, self.cache.root, self.cache.misses - misses)
