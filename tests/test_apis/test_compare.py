@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from trtvit_dense.apis import load_config
-from trtvit_dense.apis.compare import (DataError, benchmark_time_table, deploy_profile,
-                                       plan_models, rescaled, write_model_config)
+from trtvit_dense.apis.compare import (CompareModel, DataError, benchmark_time_table,
+                                       deploy_profile, plan_models, rescaled, training_order,
+                                       write_model_config)
 from trtvit_dense.datasets import read_coco_dataset, read_segmentation_dataset
 from trtvit_dense.checks import check_config
 from trtvit_dense.deploy.config import load_deploy_config
@@ -116,6 +117,18 @@ def test_progress_lines():
     assert progress_line('u', dict(iter_now=3, max_iters=120, max_epochs=None, loss=None,
                                    elapsed_s=4, eta_s=None)) == 'u: iter 3/120, 4s'
     assert progress_line('u', dict(done=True, elapsed_s=125)) == 'u: done in 2m05s'
+
+
+def test_trainings_start_with_the_backbone_order_reversed_in_every_other_family():
+    def model(family, backbone):
+        return CompareModel(f'{family}_{backbone}', family, backbone, 'c.py', 'b.py', 'detection')
+    planned = [model(f, b) for f in ('mask_rcnn', 'retinanet', 'upernet')
+               for b in ('trtvit-a', 'nextvit-s', 'r50')]
+    assert [m.name for m in training_order(planned)] == [
+        'mask_rcnn_trtvit-a', 'mask_rcnn_nextvit-s', 'mask_rcnn_r50',
+        'retinanet_r50', 'retinanet_nextvit-s', 'retinanet_trtvit-a',
+        'upernet_trtvit-a', 'upernet_nextvit-s', 'upernet_r50']
+    assert training_order(planned[:1]) == planned[:1] and training_order([]) == []
 
 
 def test_benchmark_time_table_says_where_each_rows_time_went():

@@ -44,7 +44,7 @@ from ..datasets import DataError, DataSpec, UserDataset, image_size_stats, read_
 __all__ = ['FAMILY_TASK', 'RECIPES', 'BACKBONES', 'DataSpec', 'CompareModel',
            'CompareResult', 'CompareStepError', 'read_dataset', 'default_families',
            'write_model_config', 'write_deploy_config', 'plan_models', 'plan_text',
-           'benchmark_time_table', 'run_compare', 'DataError']
+           'benchmark_time_table', 'training_order', 'run_compare', 'DataError']
 
 # family -> its task, and the recipes (the registry: trtvit_dense.models.zoo)
 FAMILY_TASK = {name: f.task for name, f in zoo.FAMILIES.items()}
@@ -546,6 +546,22 @@ def plan_text(models: Sequence[CompareModel], deploys: dict, data_summary: dict,
     return '\n'.join(lines) + '\n'
 
 
+def training_order(models: Sequence[CompareModel]) -> list[CompareModel]:
+    """The order the trainings start in: family after family as planned, the backbones'
+    order reversed in every other family. Workers take the next training as they free
+    up, and one backbone tends to be the slower one in every family (the demo's R50, by
+    10-20% a step); in one fixed order the worker that trains it falls further behind
+    each family and the other core idles at the end, while alternating hands the slower
+    training of the next family to the worker that finished first."""
+    groups: list[list[CompareModel]] = []
+    for model in models:
+        if groups and groups[-1][0].family == model.family:
+            groups[-1].append(model)
+        else:
+            groups.append([model])
+    return [m for i, group in enumerate(groups) for m in (group[::-1] if i % 2 else group)]
+
+
 def benchmark_time_table(rows: Sequence[dict]) -> str:
     """Where the benchmark step's time went, per row (the runner's ``wall_s``): deploying
     (export and verification), the timing loops, the evaluation pass over the images."""
@@ -653,14 +669,17 @@ def run_compare(datasets: Sequence[tuple[DataSpec, Sequence[str] | None]], work_
 
     start = time.perf_counter()
     on_step(f'[2/4] training {len(models)} models' + (f' on {gpus} GPUs each' if gpus > 1 else ''))
-    jobs_ = [TrainJob(m.name, m.config, m.name if m.pretrained else None) for m in models]
+    jobs_ = [TrainJob(m.name, m.config, m.name if m.pretrained else None)
+             for m in training_order(models)]
     pretrained = {m.name: m.pretrained for m in models if m.pretrained}
     with _step('training', work_dir / 'train'):
         if gpus > 1:
-            trained = [train_model(d, work_dir / 'train' / d.name, pretrained.get(d.name), gpus)
-                       for d in jobs_]
+            done = [train_model(d, work_dir / 'train' / d.name, pretrained.get(d.name), gpus)
+                    for d in jobs_]
         else:
-            trained = train_models(jobs_, work_dir / 'train', jobs, on_step, pretrained)
+            done = train_models(jobs_, work_dir / 'train', jobs, on_step, pretrained)
+    by_name = {d.name: t for d, t in zip(jobs_, done)}
+    trained = [by_name[m.name] for m in models]
     step_s['train'] = time.perf_counter() - start
 
     start = time.perf_counter()
