@@ -43,6 +43,23 @@ def pytest_collection_modifyitems(session, config, items):
     items.sort(key=lambda item: -weight[item.path])
 
 
+def pytest_sessionfinish(session, exitstatus):
+    """A passing run removes its temporary folders (about 22 GB for the whole suite:
+    toy trainings, exported graphs, the ``built_once`` artefacts); a failing run keeps
+    them to look at (pytest.ini: only the last run's). Under pytest-xdist the controller
+    does it, once every worker has finished: the workers' folders are inside its own.
+    Not per test: mmengine's global logger and visualizer keep writing into the work dir
+    of the test that created them."""
+    if exitstatus != 0 or os.environ.get('PYTEST_XDIST_WORKER'):
+        return
+    if session.config.option.basetemp:  # a folder the user named is theirs
+        return
+    factory = getattr(session.config, '_tmp_path_factory', None)
+    basetemp = getattr(factory, '_basetemp', None)
+    if basetemp is not None:
+        shutil.rmtree(basetemp, ignore_errors=True)
+
+
 def built_once(tmp_path_factory, name: str, build) -> Path:
     """``build(folder)`` run once per test run, even with several xdist workers: the
     first worker to ask builds into ``<run's temp root>/built/<name>`` under a file
