@@ -24,7 +24,7 @@ model = dict(
         mask_roi_extractor=dict(out_channels=channels),
         # 64 channels in the mask head's four 3x3 convs (128 in): they run on every
         # positive RoI (up to 64 a batch at 14x14), and at 128 channels they were a fifth
-        # of a training step (1.5 s -> 1.25 s alone on one thread; bbox mAP 54.4 after 5
+        # of a training step (1.5 s -> 1.3 s alone on one thread; bbox mAP 54.4 after 5
         # epochs vs 55.2 with 128 channels, tools/train.py: docs/measurements.md)
         mask_head=dict(num_classes=5, in_channels=channels, conv_out_channels=64,
                        norm_cfg=gn)),
