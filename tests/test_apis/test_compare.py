@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 
 from trtvit_dense.apis import load_config
-from trtvit_dense.apis.compare import (CompareModel, DataError, benchmark_time_table,
-                                       deploy_profile, plan_models, rescaled, training_order,
-                                       write_model_config)
+from trtvit_dense.apis.compare import (CompareModel, DataError, deploy_profile, plan_models,
+                                       rescaled, training_order, write_model_config)
 from trtvit_dense.datasets import read_coco_dataset, read_segmentation_dataset
 from trtvit_dense.checks import check_config
 from trtvit_dense.deploy.config import load_deploy_config
@@ -129,17 +128,6 @@ def test_trainings_start_with_the_backbone_order_reversed_in_every_other_family(
         'retinanet_r50', 'retinanet_nextvit-s', 'retinanet_trtvit-a',
         'upernet_trtvit-a', 'upernet_nextvit-s', 'upernet_r50']
     assert training_order(planned[:1]) == planned[:1] and training_order([]) == []
-
-
-def test_benchmark_time_table_says_where_each_rows_time_went():
-    rows = [dict(name='m', backend='onnxruntime', precision='int8', quantizer='modelopt',
-                 wall_s=dict(deploy=30.4, timing=2.6, evaluation=5.5, total=39.0)),
-            dict(name='m', backend='pytorch', precision='fp32')]  # a report from before
-    lines = benchmark_time_table(rows).splitlines()
-    assert lines[0] == ('| model | backend | prec | deploy s | timing s | evaluation s '
-                        '| row s |')
-    assert lines[2] == '| m | onnxruntime | int8 (modelopt) | 30 | 3 | 6 | 39 |'
-    assert lines[3] == '| m | pytorch | fp32 | - | - | - | - |'
 
 
 def run_compare_tool(*args):

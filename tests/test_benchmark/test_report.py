@@ -6,8 +6,9 @@ import json
 import pytest
 
 from trtvit_dense.benchmark.compare import compare_specs, compare_table
-from trtvit_dense.benchmark.report import (ROW_KEYS, STAT_KEYS, add_speedups, pareto_front,
-                                           validate_row, write_reports)
+from trtvit_dense.benchmark.report import (ROW_KEYS, STAT_KEYS, add_speedups,
+                                           format_time_table, pareto_front, validate_row,
+                                           write_reports)
 
 
 def stats(mean):
@@ -179,3 +180,14 @@ def test_compare_specs(tmp_path):
         compare_specs('yolo')
     with pytest.raises(ValueError, match='unknown backbones'):
         compare_specs('upernet', ('swin-t', ))
+
+
+def test_time_table_says_where_each_rows_time_went():
+    rows = [dict(name='m', backend='onnxruntime', precision='int8', quantizer='modelopt',
+                 wall_s=dict(deploy=30.4, timing=2.6, evaluation=5.5, total=39.0)),
+            dict(name='m', backend='pytorch', precision='fp32')]  # a report from before
+    lines = format_time_table(rows).splitlines()
+    assert lines[0] == ('| model | backend | prec | deploy s | timing s | evaluation s '
+                        '| row s |')
+    assert lines[2] == '| m | onnxruntime | int8 (modelopt) | 30 | 3 | 6 | 39 |'
+    assert lines[3] == '| m | pytorch | fp32 | - | - | - | - |'

@@ -44,7 +44,7 @@ from ..datasets import DataError, DataSpec, UserDataset, image_size_stats, read_
 __all__ = ['FAMILY_TASK', 'RECIPES', 'BACKBONES', 'DataSpec', 'CompareModel',
            'CompareResult', 'CompareStepError', 'read_dataset', 'default_families',
            'write_model_config', 'write_deploy_config', 'plan_models', 'plan_text',
-           'benchmark_time_table', 'training_order', 'run_compare', 'DataError']
+           'training_order', 'run_compare', 'DataError']
 
 # family -> its task, and the recipes (the registry: trtvit_dense.models.zoo)
 FAMILY_TASK = {name: f.task for name, f in zoo.FAMILIES.items()}
@@ -562,22 +562,6 @@ def training_order(models: Sequence[CompareModel]) -> list[CompareModel]:
     return [m for i, group in enumerate(groups) for m in (group[::-1] if i % 2 else group)]
 
 
-def benchmark_time_table(rows: Sequence[dict]) -> str:
-    """Where the benchmark step's time went, per row (the runner's ``wall_s``): deploying
-    (export and verification), the timing loops, the evaluation pass over the images."""
-    from ..deploy.precision import precision_label
-    from ..utils.markdown import markdown_table
-
-    def seconds(row, key):
-        value = (row.get('wall_s') or {}).get(key)
-        return '-' if value is None else f'{value:.0f}'
-    return markdown_table(
-        ['model', 'backend', 'prec', 'deploy s', 'timing s', 'evaluation s', 'row s'],
-        [[r['name'], r['backend'], precision_label(r['precision'], r.get('quantizer')),
-          *(seconds(r, k) for k in ('deploy', 'timing', 'evaluation', 'total'))]
-         for r in rows])
-
-
 def _step(name: str, work_dir: Path):
     """Run a step of the compare command: an unexpected error becomes one line naming
     the step (the known bad inputs keep their own message)."""
@@ -611,6 +595,7 @@ def run_compare(datasets: Sequence[tuple[DataSpec, Sequence[str] | None]], work_
     data check and the configs, with the plan (and, ``estimate``, the time it expects,
     from a measured step of each model) in ``plan``; nothing is trained."""
     from ..benchmark import BenchmarkOptions, ModelSpec, compare_table, run_benchmark, write_reports
+    from ..benchmark.report import format_time_table
     from .training import TrainJob, check_targets, train_model, train_models
     work_dir = Path(work_dir)
     options = options or BenchmarkOptions()
@@ -717,7 +702,7 @@ def run_compare(datasets: Sequence[tuple[DataSpec, Sequence[str] | None]], work_
     if jobs > 1 and gpus <= 1 and len(trained) > 1:
         extra += [f'{min(jobs, len(trained))} trainings at a time, '
                   f'{max(1, (os.cpu_count() or 1) // jobs)} thread(s) each.', '']
-    extra += ['## The benchmark step', '', benchmark_time_table(rows), '']
+    extra += ['## The benchmark step', '', format_time_table(rows), '']
     steps = ', '.join(f'{k} {v:.0f} s' for k, v in step_s.items())
     extra += [f'Wall time of this run: {steps}, total {sum(step_s.values()) / 60:.1f} min.', '']
     if targets:

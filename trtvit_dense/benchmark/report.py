@@ -22,7 +22,8 @@ from ..utils.markdown import markdown_table
 __all__ = ['ROW_KEYS', 'STAT_KEYS', 'ACCURACY_KEYS', 'REPORT_VERSION', 'primary_metric',
            'accuracy_text',
            'pareto_front', 'flatten_row', 'format_markdown', 'write_reports', 'plot_pareto',
-           'validate_row', 'add_speedups', 'save_png', 'format_int8_table']
+           'validate_row', 'add_speedups', 'save_png', 'format_int8_table',
+           'format_time_table']
 
 REPORT_VERSION = 1
 STAT_KEYS = ('count', 'mean_ms', 'median_ms', 'p90_ms', 'p95_ms', 'p99_ms', 'min_ms',
@@ -211,6 +212,20 @@ def format_int8_table(rows: Sequence[dict]) -> str:
             'op types reading int8 activations']
     return ('## Int8 graphs (each quantizer against fp32 on the same backend)\n\n'
             + markdown_table(head, table))
+
+
+def format_time_table(rows: Sequence[dict]) -> str:
+    """Markdown: where each row's time went in the run that measured it (the runner's
+    ``wall_s``): deploying (export and verification), the timing loops, the evaluation
+    pass over the images, and the whole row; '-' for a row without it."""
+    def seconds(row, key):
+        value = (row.get('wall_s') or {}).get(key)
+        return '-' if value is None else f'{value:.0f}'
+    return markdown_table(
+        ['model', 'backend', 'prec', 'deploy s', 'timing s', 'evaluation s', 'row s'],
+        [[r['name'], r['backend'], precision_label(r['precision'], r.get('quantizer')),
+          *(seconds(r, k) for k in ('deploy', 'timing', 'evaluation', 'total'))]
+         for r in rows])
 
 
 def plot_pareto(rows: Sequence[dict], path: str | Path) -> Path:

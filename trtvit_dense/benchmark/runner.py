@@ -81,7 +81,7 @@ class Benchmark:
             try:
                 yield
             finally:
-                wall[name] = wall.get(name, 0.0) + time.perf_counter() - start
+                wall[name] = time.perf_counter() - start
 
         with phase('deploy'):
             model_file, deploy_info = (store.deployed_file(row, cfg, dcfg)
